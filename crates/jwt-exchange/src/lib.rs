@@ -1,0 +1,38 @@
+#![doc = include_str!("../../../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Crate layout
+//!
+//! | module | what |
+//! |---|---|
+//! | [`ProviderConfig`], [`Providers`] | provider configuration (lakeFS key names) |
+//! | [`Verifier`] | external-token verification, returns [`VerifiedClaims`] |
+//! | [`KeySet`], [`JwksCache`] | JWKS parsing, fetching, caching |
+//! | [`Clock`] | injectable time |
+//!
+//! # Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `axum` | off | the axum router, extractors and rejections |
+
+mod alg;
+mod claims;
+mod clock;
+mod config;
+mod json;
+pub mod jwks;
+pub mod policy;
+pub mod session;
+pub mod store;
+mod verify;
+
+pub use alg::{Algorithm, AlgorithmError};
+pub use claims::{pointer, VerifiedClaims};
+pub use clock::{Clock, MockClock, SystemClock};
+pub use config::{duration, opt_duration, ConfigError, ProviderConfig, Providers};
+pub use jwks::{JwksCache, JwksError, KeySet, KeyStatus};
+pub use verify::error::{Malformed, Part, VerifyError};
+pub use verify::{Verifier, VerifierBuilder};
+
+// Re-exports of policy/session/store (keep each module's lines together).

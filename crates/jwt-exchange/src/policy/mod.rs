@@ -1,0 +1,1 @@
+//! Groups → policies, and authorization decisions. (Being written.)

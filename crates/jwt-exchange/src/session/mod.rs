@@ -1,0 +1,1 @@
+//! Session records, ids and bearer tokens. (Being written.)

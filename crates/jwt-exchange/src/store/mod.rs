@@ -1,0 +1,1 @@
+//! The session store trait and the in-memory store. (Being written.)
