@@ -176,8 +176,14 @@ mod tests {
         for s in ["HS256", "HS384", "HS512", "hs256"] {
             assert_eq!(s.parse::<Algorithm>(), Err(AlgorithmError::Symmetric));
         }
-        assert_eq!("rs256".parse::<Algorithm>(), Err(AlgorithmError::Unsupported));
-        assert_eq!("ES512".parse::<Algorithm>(), Err(AlgorithmError::Unsupported));
+        assert_eq!(
+            "rs256".parse::<Algorithm>(),
+            Err(AlgorithmError::Unsupported)
+        );
+        assert_eq!(
+            "ES512".parse::<Algorithm>(),
+            Err(AlgorithmError::Unsupported)
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ fn unescape(tok: &str) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 fn array_index(tok: &str) -> Option<usize> {
-    if tok.is_empty() || !tok.bytes().all(|b| b.is_ascii_digit()) || (tok.len() > 1 && tok.starts_with('0')) {
+    if tok.is_empty()
+        || !tok.bytes().all(|b| b.is_ascii_digit())
+        || (tok.len() > 1 && tok.starts_with('0'))
+    {
         return None;
     }
     tok.parse().ok()
@@ -105,7 +108,10 @@ fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64
     }
 }
 
-fn opt_string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, VerifyError> {
+fn opt_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, VerifyError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -136,7 +142,10 @@ pub(crate) fn check(
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().ok_or(VerifyError::InvalidClaimType { claim: "aud" }))
+            .map(|v| {
+                v.as_str()
+                    .ok_or(VerifyError::InvalidClaimType { claim: "aud" })
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(VerifyError::InvalidClaimType { claim: "aud" }),
     };
@@ -144,7 +153,10 @@ pub(crate) fn check(
         if !claims.contains_key("aud") {
             return Err(VerifyError::MissingClaim { claim: "aud" });
         }
-        if !aud.iter().any(|a| provider.audiences.iter().any(|c| c == a)) {
+        if !aud
+            .iter()
+            .any(|a| provider.audiences.iter().any(|c| c == a))
+        {
             return Err(VerifyError::InvalidAudience);
         }
     }

@@ -67,7 +67,8 @@ impl MockClock {
 
     /// Sets the clock to `secs` seconds after the Unix epoch.
     pub fn set_unix(&self, secs: i64) {
-        self.millis.store(secs.saturating_mul(1000), Ordering::SeqCst);
+        self.millis
+            .store(secs.saturating_mul(1000), Ordering::SeqCst);
     }
 }
 

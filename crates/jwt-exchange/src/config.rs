@@ -76,7 +76,11 @@ pub struct ProviderConfig {
     #[serde(default = "default_max_token_bytes")]
     pub max_token_bytes: usize,
     /// When set, tokens whose `iat` is older than this are refused (`iat` becomes required).
-    #[serde(default, with = "opt_duration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_token_age: Option<Duration>,
     /// Period of the background JWKS refresh. Defaults to 15 min.
     #[serde(default = "default_jwks_refresh_interval", with = "duration")]
@@ -182,7 +186,11 @@ impl ProviderConfig {
 
     /// Pins a claim (name, or JSON Pointer starting with `/`) to an exact string value.
     #[must_use]
-    pub fn with_required_claim(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_required_claim(
+        mut self,
+        claim: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.required_claims.insert(claim.into(), value.into());
         self
     }
@@ -283,17 +291,26 @@ impl ProviderConfig {
         check_pointer("groups_claim_ref", &self.groups_claim_ref)?;
         for (k, _) in &self.required_claims {
             if k.is_empty() {
-                return Err(ConfigError::new("required_claims", "claim names must not be empty"));
+                return Err(ConfigError::new(
+                    "required_claims",
+                    "claim names must not be empty",
+                ));
             }
             if k.starts_with('/') {
                 check_pointer("required_claims", k)?;
             }
         }
         if self.algorithms.is_empty() {
-            return Err(ConfigError::new("algorithms", "must list at least one algorithm"));
+            return Err(ConfigError::new(
+                "algorithms",
+                "must list at least one algorithm",
+            ));
         }
         if self.allowed_types.is_empty() {
-            return Err(ConfigError::new("allowed_types", "must list at least one type"));
+            return Err(ConfigError::new(
+                "allowed_types",
+                "must list at least one type",
+            ));
         }
         if self.max_token_bytes < 64 {
             return Err(ConfigError::new("max_token_bytes", "must be at least 64"));
@@ -310,14 +327,22 @@ impl ProviderConfig {
             }
         }
         if self.max_token_age.is_some_and(|d| d.is_zero()) {
-            return Err(ConfigError::new("max_token_age", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "max_token_age",
+                "must be greater than zero",
+            ));
         }
         Ok(())
     }
 }
 
-pub(crate) fn check_url(key: &'static str, url: &str, insecure_allow_http: bool) -> Result<(), ConfigError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
+pub(crate) fn check_url(
+    key: &'static str,
+    url: &str,
+    insecure_allow_http: bool,
+) -> Result<(), ConfigError> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if insecure_allow_http || is_loopback(&parsed) => Ok(()),
@@ -346,7 +371,10 @@ pub(crate) fn check_pointer(key: &'static str, p: &str) -> Result<(), ConfigErro
     let bytes = p.as_bytes();
     for (i, b) in bytes.iter().enumerate() {
         if *b == b'~' && !matches!(bytes.get(i + 1), Some(b'0' | b'1')) {
-            return Err(ConfigError::new(key, "`~` in a JSON Pointer must be followed by 0 or 1"));
+            return Err(ConfigError::new(
+                key,
+                "`~` in a JSON Pointer must be followed by 0 or 1",
+            ));
         }
     }
     Ok(())
@@ -375,7 +403,8 @@ impl Providers {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let many = self.0.len() > 1;
         for (i, p) in self.0.iter().enumerate() {
-            p.validate().map_err(|e| if many { e.at_index(i) } else { e })?;
+            p.validate()
+                .map_err(|e| if many { e.at_index(i) } else { e })?;
             if self.0[..i].iter().any(|q| q.issuer == p.issuer) {
                 let e = ConfigError::new("issuer", "two providers have the same issuer");
                 return Err(if many { e.at_index(i) } else { e });
@@ -398,7 +427,8 @@ impl<'de> Deserialize<'de> for Providers {
                 Ok(Providers(vec![p]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Providers, A::Error> {
-                let v = Vec::<ProviderConfig>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                let v =
+                    Vec::<ProviderConfig>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(Providers(v))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Providers, E> {
@@ -482,7 +512,9 @@ pub mod duration {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format_args!("invalid duration {s:?} ({e}); use e.g. 60s, 5m, 1h"))
+            serde::de::Error::custom(format_args!(
+                "invalid duration {s:?} ({e}); use e.g. 60s, 5m, 1h"
+            ))
         })
     }
 }
@@ -506,7 +538,9 @@ pub mod opt_duration {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
             Some(s) => humantime::parse_duration(&s).map(Some).map_err(|e| {
-                serde::de::Error::custom(format_args!("invalid duration {s:?} ({e}); use e.g. 60s, 5m, 1h"))
+                serde::de::Error::custom(format_args!(
+                    "invalid duration {s:?} ({e}); use e.g. 60s, 5m, 1h"
+                ))
             }),
         }
     }
@@ -547,8 +581,9 @@ mod tests {
         let e = parse(serde_json::json!({"issuer":"i","jwks_url":"https://i/k","algorithms":["RS256","HS256"]}))
             .unwrap_err();
         assert!(e.contains("HS256") && e.contains("symmetric"), "{e}");
-        let e = parse(serde_json::json!({"issuer":"i","jwks_url":"https://i/k","algorithms":["none"]}))
-            .unwrap_err();
+        let e =
+            parse(serde_json::json!({"issuer":"i","jwks_url":"https://i/k","algorithms":["none"]}))
+                .unwrap_err();
         assert!(e.contains("never accepted"), "{e}");
         let e = parse(serde_json::json!({"issuer":"i","jwks_url":"https://i/k","leeway":"soon"}))
             .unwrap_err();
@@ -567,8 +602,12 @@ mod tests {
         let mut p = ProviderConfig::new("https://i/", "http://idp.example/k");
         p.insecure_allow_http = true;
         assert!(p.validate().is_ok());
-        assert!(ProviderConfig::new("https://i/", "http://127.0.0.1:9/k").validate().is_ok());
-        assert!(ProviderConfig::new("https://i/", "http://[::1]:9/k").validate().is_ok());
+        assert!(ProviderConfig::new("https://i/", "http://127.0.0.1:9/k")
+            .validate()
+            .is_ok());
+        assert!(ProviderConfig::new("https://i/", "http://[::1]:9/k")
+            .validate()
+            .is_ok());
         let p = base.clone().with_identity_claim_ref("oid");
         assert_eq!(p.validate().unwrap_err().key(), "identity_claim_ref");
         let p = base.clone().with_groups_claim_ref("/a~2");
@@ -594,7 +633,10 @@ mod tests {
         .unwrap();
         let e = dup.validate().unwrap_err();
         assert_eq!(e.key(), "[1].issuer");
-        assert_eq!(e.clone().under("auth.providers.jwt").key(), "auth.providers.jwt[1].issuer");
+        assert_eq!(
+            e.clone().under("auth.providers.jwt").key(),
+            "auth.providers.jwt[1].issuer"
+        );
         let e = serde_json::from_value::<Providers>(serde_json::json!([
             {"issuer":"https://a/","jwks_url":"https://a/k","bogus":1}
         ]))
@@ -604,7 +646,8 @@ mod tests {
 
     #[test]
     fn durations_round_trip() {
-        let p = ProviderConfig::new("https://i/", "https://i/k").with_max_token_age(Duration::from_secs(90));
+        let p = ProviderConfig::new("https://i/", "https://i/k")
+            .with_max_token_age(Duration::from_secs(90));
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["max_token_age"], "1m 30s");
         let back: ProviderConfig = serde_json::from_value(v).unwrap();

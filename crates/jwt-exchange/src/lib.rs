@@ -36,3 +36,5 @@ pub use verify::error::{Malformed, Part, VerifyError};
 pub use verify::{Verifier, VerifierBuilder};
 
 // Re-exports of policy/session/store (keep each module's lines together).
+pub use session::{session_expiry, InvalidSessionId, Session, SessionId};
+pub use store::{spawn_sweeper, MemoryStore, SessionStore, StoreError, SweeperHandle};

@@ -334,7 +334,20 @@ impl JwksCache {
         (keys, st.attempts)
     }
 
+    /// `true` if `kid` was missing from the set of attempt `attempts` and that attempt is
+    /// still inside the cool-down (after it, the `kid` may trigger a refetch again).
     fn negative_contains(&self, kid: &str, attempts: u64) -> bool {
+        let recent = self.read_state().attempted_at.is_some_and(|at| {
+            self.inner
+                .clock
+                .now()
+                .duration_since(at)
+                .unwrap_or(Duration::ZERO)
+                < self.inner.cooldown
+        });
+        if !recent {
+            return false;
+        }
         let neg = self
             .inner
             .negative
@@ -374,7 +387,9 @@ impl JwksCache {
 impl Inner {
     fn is_fresh(&self, st: &State, now: SystemTime) -> bool {
         match (&st.keys, st.fetched_at) {
-            (Some(_), Some(at)) => now.duration_since(at).unwrap_or(Duration::ZERO) < self.max_stale,
+            (Some(_), Some(at)) => {
+                now.duration_since(at).unwrap_or(Duration::ZERO) < self.max_stale
+            }
             _ => false,
         }
     }

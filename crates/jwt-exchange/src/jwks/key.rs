@@ -103,14 +103,14 @@ impl VerifyingKey {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err((None, SkipReason::InvalidMember)),
         };
-        parse(jwk, allowed).map_err(|r| (kid.clone(), r)).map(
-            |(family, bound, parsed)| VerifyingKey {
+        parse(jwk, allowed)
+            .map_err(|r| (kid.clone(), r))
+            .map(|(family, bound, parsed)| VerifyingKey {
                 kid,
                 family,
                 bound,
                 parsed,
-            },
-        )
+            })
     }
 }
 
@@ -252,7 +252,10 @@ fn der_len(len: usize, out: &mut Vec<u8>) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
@@ -343,17 +346,38 @@ mod tests {
             j[k] = v;
             parse(j)
         };
-        assert_eq!(with("use", "enc".into()).unwrap_err(), SkipReason::NotForSignatures);
+        assert_eq!(
+            with("use", "enc".into()).unwrap_err(),
+            SkipReason::NotForSignatures
+        );
         assert_eq!(
             with("key_ops", serde_json::json!(["sign"])).unwrap_err(),
             SkipReason::NoVerifyOperation
         );
-        assert_eq!(with("d", "AA".into()).unwrap_err(), SkipReason::PrivateMaterial);
-        assert_eq!(with("alg", "RS256".into()).unwrap_err(), SkipReason::AlgorithmMismatch);
-        assert_eq!(with("alg", "HS256".into()).unwrap_err(), SkipReason::AlgorithmMismatch);
-        assert_eq!(with("crv", "P-384".into()).unwrap_err(), SkipReason::InvalidMember);
-        assert_eq!(with("crv", "P-521".into()).unwrap_err(), SkipReason::UnsupportedKeyType);
-        assert_eq!(with("kty", "oct".into()).unwrap_err(), SkipReason::Symmetric);
+        assert_eq!(
+            with("d", "AA".into()).unwrap_err(),
+            SkipReason::PrivateMaterial
+        );
+        assert_eq!(
+            with("alg", "RS256".into()).unwrap_err(),
+            SkipReason::AlgorithmMismatch
+        );
+        assert_eq!(
+            with("alg", "HS256".into()).unwrap_err(),
+            SkipReason::AlgorithmMismatch
+        );
+        assert_eq!(
+            with("crv", "P-384".into()).unwrap_err(),
+            SkipReason::InvalidMember
+        );
+        assert_eq!(
+            with("crv", "P-521".into()).unwrap_err(),
+            SkipReason::UnsupportedKeyType
+        );
+        assert_eq!(
+            with("kty", "oct".into()).unwrap_err(),
+            SkipReason::Symmetric
+        );
         assert_eq!(
             with("y", "UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw".into()).unwrap_err(),
             SkipReason::Rejected

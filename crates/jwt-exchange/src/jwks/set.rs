@@ -138,7 +138,11 @@ impl KeySet {
     /// With a `kid`: the one usable key with that `kid`, which must support `alg`.
     /// Without a `kid`: the single usable key that supports `alg`; none or several is an error
     /// (a verifier that tried every key would let the token pick among them).
-    pub(crate) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<&SharedKey, VerifyError> {
+    pub(crate) fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&SharedKey, VerifyError> {
         match kid {
             Some(kid) => match self.by_kid.get(kid) {
                 Some(Slot::One(k)) if k.supports(alg) => Ok(k),

@@ -1,1 +1,145 @@
-//! The session store trait and the in-memory store. (Being written.)
+//! The session store trait, the in-memory store and the background sweeper.
+//!
+//! A [`SessionStore`] keeps [`Session`]s by id, indexes them by subject for listing and bulk
+//! revocation, and records `(issuer, jti)` pairs for replay protection. It is object-safe, so the
+//! backend can be picked at runtime as `Arc<dyn SessionStore>`; [`MemoryStore`] is the default,
+//! and backend crates (Redis, Postgres) implement the same trait and pass the same conformance
+//! suite (`jwt_exchange_testkit::store_conformance`).
+//!
+//! Expired sessions are never returned: backends reap them lazily on read and in bulk in
+//! [`SessionStore::sweep`], which [`spawn_sweeper`] runs periodically.
+
+use std::error::Error;
+
+use crate::session::{Session, SessionId};
+
+mod memory;
+mod sweep;
+
+pub use memory::MemoryStore;
+pub use sweep::{spawn_sweeper, SweeperHandle};
+
+/// A boxed error from a store backend, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// Why a store operation failed.
+///
+/// ```
+/// use jwt_exchange::store::StoreError;
+///
+/// let e = StoreError::unavailable(std::io::Error::other("connection refused"));
+/// assert!(e.is_unavailable());
+/// assert_eq!(e.to_string(), "session store unavailable");
+/// assert!(std::error::Error::source(&e).is_some());
+/// assert!(!StoreError::AlreadyExists.is_unavailable());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// [`SessionStore::create`] found a session with the same id; nothing was written.
+    #[error("a session with this id already exists")]
+    AlreadyExists,
+    /// The backend could not be reached or did not answer (the HTTP layer answers 503).
+    #[error("session store unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A stored record could not be decoded.
+    #[error("corrupt session record")]
+    Corrupt(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    ///
+    /// ```
+    /// use jwt_exchange::store::StoreError;
+    /// let e = StoreError::unavailable("timed out");
+    /// assert!(matches!(e, StoreError::Unavailable(_)));
+    /// ```
+    pub fn unavailable(e: impl Into<BoxError>) -> Self {
+        StoreError::Unavailable(e.into())
+    }
+
+    /// Wraps a decoding error as [`StoreError::Corrupt`].
+    ///
+    /// ```
+    /// use jwt_exchange::store::StoreError;
+    /// let e = StoreError::corrupt(serde_json::from_str::<u8>("x").unwrap_err());
+    /// assert!(matches!(e, StoreError::Corrupt(_)));
+    /// ```
+    pub fn corrupt(e: impl Into<BoxError>) -> Self {
+        StoreError::Corrupt(e.into())
+    }
+
+    /// Whether this is [`StoreError::Unavailable`] (a transient backend failure).
+    ///
+    /// ```
+    /// use jwt_exchange::store::StoreError;
+    /// assert!(StoreError::unavailable("down").is_unavailable());
+    /// assert!(!StoreError::corrupt("bad json").is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Where sessions and `jti` records live.
+///
+/// All times are Unix seconds from the store's clock; a session is live while
+/// `now < expires_at`. Implementations must be safe to call concurrently, must make
+/// [`create`](SessionStore::create) and [`claim_jti`](SessionStore::claim_jti) atomic, and must
+/// never return an expired session.
+///
+/// ```
+/// use std::sync::Arc;
+/// use jwt_exchange::session::{Session, SessionId};
+/// use jwt_exchange::store::{MemoryStore, SessionStore, StoreError};
+/// use jwt_exchange::{Clock, MockClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let clock = MockClock::at_unix(1_000);
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+///
+/// let s = Session::new(SessionId::generate(), "https://idp", "alice", 1_000, 1_060);
+/// store.create(&s).await?;
+/// assert!(matches!(store.create(&s).await, Err(StoreError::AlreadyExists)));
+/// assert_eq!(store.get(&s.id).await?, Some(s.clone()));
+/// assert_eq!(store.list_subject(&s.subject).await?.len(), 1);
+///
+/// clock.advance(std::time::Duration::from_secs(60));
+/// assert_eq!(store.get(&s.id).await?, None);
+///
+/// assert!(store.claim_jti("https://idp", "j1", 2_000).await?);
+/// assert!(!store.claim_jti("https://idp", "j1", 2_000).await?);
+/// # Ok::<(), StoreError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// Atomically inserts; never overwrites: an existing id -> Err(StoreError::AlreadyExists).
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The live session; expired ones are reaped lazily here and reported as None.
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Deletes one session; Ok(true) if it existed.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Deletes every session of a subject; returns how many.
+    async fn delete_subject(&self, subject: &str) -> Result<usize, StoreError>;
+
+    /// Live sessions of a subject (sorted by created_at then id).
+    async fn list_subject(&self, subject: &str) -> Result<Vec<Session>, StoreError>;
+
+    /// Removes expired sessions; returns how many.
+    async fn sweep(&self) -> Result<usize, StoreError>;
+
+    /// Replay protection: atomically records (issuer, jti) until `expires_at`; Ok(true) the first
+    /// time, Ok(false) if already recorded and not yet expired.
+    async fn claim_jti(&self, issuer: &str, jti: &str, expires_at: i64)
+        -> Result<bool, StoreError>;
+
+    /// Liveness probe for readiness checks (memory: always Ok).
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -57,7 +57,12 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field(
                 "issuers",
-                &self.inner.providers.iter().map(|p| &p.config.issuer).collect::<Vec<_>>(),
+                &self
+                    .inner
+                    .providers
+                    .iter()
+                    .map(|p| &p.config.issuer)
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -172,7 +177,10 @@ impl Verifier {
 
     /// The configured issuers, in configuration order.
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
-        self.inner.providers.iter().map(|p| p.config.issuer.as_str())
+        self.inner
+            .providers
+            .iter()
+            .map(|p| p.config.issuer.as_str())
     }
 
     /// `true` when no provider is configured (every token is refused with `UnknownIssuer`).
@@ -214,7 +222,11 @@ impl Verifier {
 
     /// The key-cache health of every provider.
     pub fn key_status(&self) -> Vec<KeyStatus> {
-        self.inner.providers.iter().map(|p| p.keys.status()).collect()
+        self.inner
+            .providers
+            .iter()
+            .map(|p| p.keys.status())
+            .collect()
     }
 
     /// Verifies an external token and returns its checked claims.
@@ -255,7 +267,10 @@ impl Verifier {
             return Err(VerifyError::AlgorithmNotAllowed { alg: header.alg });
         }
         header.check_typ(&config.allowed_types)?;
-        let key = provider.keys.key_for(header.kid.as_deref(), header.alg).await?;
+        let key = provider
+            .keys
+            .key_for(header.kid.as_deref(), header.alg)
+            .await?;
         if !key.verify(header.alg, seg.signing_input.as_bytes(), &signature) {
             return Err(VerifyError::InvalidSignature);
         }
