@@ -12,6 +12,7 @@ pub mod claims;
 pub mod fixtures;
 mod keys;
 mod server;
+pub mod store_conformance;
 
 pub use keys::{b64, jwks, TestKey};
 pub use server::{Behavior, JwksServer};

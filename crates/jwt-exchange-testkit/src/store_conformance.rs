@@ -2,7 +2,9 @@
 //!
 //! [`run_all`] runs every case; each case is also a public function so a backend can run them
 //! one per test, or skip one it documents as not applicable. Cases use fresh random ids and
-//! subjects, so they can share one backend (and run in parallel) without colliding.
+//! subjects, so they can share one backend without colliding. Run them in parallel only with
+//! [`RealTime`]: advancing a shared [`MockClock`] in one case would expire another case's
+//! short-lived records early.
 //!
 //! Time is driven through [`TimeControl`]: a store built on a
 //! [`MockClock`] passes the same clock (it implements [`TimeControl`]),
@@ -120,13 +122,19 @@ pub async fn run_all(store: Arc<dyn SessionStore>, time: &dyn TimeControl) {
 
 /// `ping` succeeds on a healthy store.
 pub async fn ping(store: &Arc<dyn SessionStore>) {
-    store.ping().await.expect("ping: a healthy store answers Ok");
+    store
+        .ping()
+        .await
+        .expect("ping: a healthy store answers Ok");
 }
 
 /// `create` never overwrites: the same id twice gives `AlreadyExists` and keeps the original.
 pub async fn create_never_overwrites(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
     let original = session(time, &unique("orig"), LONG_TTL).with_groups(["a"]);
-    store.create(&original).await.expect("create_never_overwrites: first create");
+    store
+        .create(&original)
+        .await
+        .expect("create_never_overwrites: first create");
 
     let mut intruder = session(time, &unique("intruder"), LONG_TTL).with_groups(["admins"]);
     intruder.id = original.id.clone();
@@ -161,22 +169,39 @@ pub async fn get_and_delete(store: &Arc<dyn SessionStore>, time: &dyn TimeContro
     );
     let s = session(time, &unique("gd"), LONG_TTL);
     store.create(&s).await.expect("get_and_delete: create");
-    assert_eq!(get(store, &s.id).await, Some(s.clone()), "get_and_delete: get after create");
+    assert_eq!(
+        get(store, &s.id).await,
+        Some(s.clone()),
+        "get_and_delete: get after create"
+    );
 
     let deleted = store.delete(&s.id).await.expect("get_and_delete: delete");
-    assert!(deleted, "get_and_delete: delete of an existing session returns true");
-    assert_eq!(get(store, &s.id).await, None, "get_and_delete: get after delete");
+    assert!(
+        deleted,
+        "get_and_delete: delete of an existing session returns true"
+    );
+    assert_eq!(
+        get(store, &s.id).await,
+        None,
+        "get_and_delete: get after delete"
+    );
     assert!(
         list(store, &s.subject).await.is_empty(),
         "get_and_delete: list after delete"
     );
-    let again = store.delete(&s.id).await.expect("get_and_delete: second delete");
+    let again = store
+        .delete(&s.id)
+        .await
+        .expect("get_and_delete: second delete");
     assert!(!again, "get_and_delete: second delete returns false");
     let unknown = store
         .delete(&SessionId::generate())
         .await
         .expect("get_and_delete: delete unknown");
-    assert!(!unknown, "get_and_delete: delete of an unknown id returns false");
+    assert!(
+        !unknown,
+        "get_and_delete: delete of an unknown id returns false"
+    );
 }
 
 /// `list_subject` returns exactly a subject's sessions, sorted by `created_at` then id;
@@ -212,9 +237,16 @@ pub async fn subject_operations(store: &Arc<dyn SessionStore>, time: &dyn TimeCo
         .delete_subject(&alice_subject)
         .await
         .expect("subject_operations: delete_subject");
-    assert_eq!(deleted, 4, "subject_operations: delete_subject counts the deleted sessions");
+    assert_eq!(
+        deleted, 4,
+        "subject_operations: delete_subject counts the deleted sessions"
+    );
     for s in &mine {
-        assert_eq!(get(store, &s.id).await, None, "subject_operations: deleted session is gone");
+        assert_eq!(
+            get(store, &s.id).await,
+            None,
+            "subject_operations: deleted session is gone"
+        );
     }
     assert!(
         list(store, &alice_subject).await.is_empty(),
@@ -236,7 +268,10 @@ pub async fn subject_operations(store: &Arc<dyn SessionStore>, time: &dyn TimeCo
         .delete_subject(&alice_subject)
         .await
         .expect("subject_operations: second delete_subject");
-    assert_eq!(again, 0, "subject_operations: second delete_subject deletes nothing");
+    assert_eq!(
+        again, 0,
+        "subject_operations: second delete_subject deletes nothing"
+    );
     let unknown = store
         .delete_subject(&Session::subject_for(ISSUER, &unique("nobody")))
         .await
@@ -258,7 +293,7 @@ pub async fn round_trip(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
     );
     let groups: Vec<String> = (0..200)
         .map(|i| format!("grp-{i}-ä/β:γ \"x\""))
-        .chain(["".to_owned(), " ".to_owned(), "日本語".to_owned()])
+        .chain([String::new(), " ".to_owned(), "日本語".to_owned()])
         .collect();
     let with_jti = session(time, &identity, LONG_TTL)
         .with_groups(groups.clone())
@@ -282,7 +317,10 @@ pub async fn round_trip(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
         "round_trip: list_subject returns the records exactly"
     );
     assert_eq!(
-        store.delete_subject(&with_jti.subject).await.expect("cleanup"),
+        store
+            .delete_subject(&with_jti.subject)
+            .await
+            .expect("cleanup"),
         2,
         "round_trip: cleanup"
     );
@@ -342,7 +380,10 @@ pub async fn concurrent_create_many(store: &Arc<dyn SessionStore>, time: &dyn Ti
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             for s in &batch {
-                store.create(s).await.expect("concurrent_create_many: create");
+                store
+                    .create(s)
+                    .await
+                    .expect("concurrent_create_many: create");
             }
             batch
         }));
@@ -421,7 +462,10 @@ pub async fn claim_jti_concurrent(store: &Arc<dyn SessionStore>, time: &dyn Time
             wins += 1;
         }
     }
-    assert_eq!(wins, 1, "claim_jti_concurrent: exactly one concurrent claim wins");
+    assert_eq!(
+        wins, 1,
+        "claim_jti_concurrent: exactly one concurrent claim wins"
+    );
 }
 
 /// Expired sessions are invisible: `get` returns `None` and `list_subject` leaves them out,
@@ -441,7 +485,11 @@ pub async fn ttl_expiry(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
 
     time.advance(expire_secs()).await;
 
-    assert_eq!(get(store, &short.id).await, None, "ttl_expiry: get after expiry");
+    assert_eq!(
+        get(store, &short.id).await,
+        None,
+        "ttl_expiry: get after expiry"
+    );
     assert_eq!(
         list(store, &long.subject).await,
         vec![long.clone()],
@@ -464,11 +512,12 @@ pub async fn sweep_removes_expired(store: &Arc<dyn SessionStore>, time: &dyn Tim
     let expiring: Vec<Session> = (0..5)
         .map(|_| session(time, &identity, SHORT_TTL))
         .collect();
-    let mut live: Vec<Session> = (0..2)
-        .map(|_| session(time, &identity, LONG_TTL))
-        .collect();
+    let mut live: Vec<Session> = (0..2).map(|_| session(time, &identity, LONG_TTL)).collect();
     for s in expiring.iter().chain(&live) {
-        store.create(s).await.expect("sweep_removes_expired: create");
+        store
+            .create(s)
+            .await
+            .expect("sweep_removes_expired: create");
     }
 
     time.advance(expire_secs()).await;
@@ -480,7 +529,11 @@ pub async fn sweep_removes_expired(store: &Arc<dyn SessionStore>, time: &dyn Tim
         expiring.len()
     );
     for s in &expiring {
-        assert_eq!(get(store, &s.id).await, None, "sweep_removes_expired: expired session gone");
+        assert_eq!(
+            get(store, &s.id).await,
+            None,
+            "sweep_removes_expired: expired session gone"
+        );
     }
     for s in &live {
         assert_eq!(
@@ -495,7 +548,10 @@ pub async fn sweep_removes_expired(store: &Arc<dyn SessionStore>, time: &dyn Tim
         live,
         "sweep_removes_expired: only live sessions listed"
     );
-    store.delete_subject(&live[0].subject).await.expect("cleanup");
+    store
+        .delete_subject(&live[0].subject)
+        .await
+        .expect("cleanup");
 }
 
 /// A `jti` can be claimed again once its record has expired.

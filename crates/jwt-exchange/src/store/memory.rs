@@ -16,7 +16,7 @@ use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::mem::size_of;
+use std::mem::{size_of, size_of_val};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::clock::Clock;
@@ -126,7 +126,7 @@ impl MemoryStore {
     /// ```
     pub fn approx_bytes_per_session(session: &Session) -> usize {
         fn strings(v: &[String]) -> usize {
-            v.len() * size_of::<String>() + v.iter().map(String::len).sum::<usize>()
+            size_of_val(v) + v.iter().map(String::len).sum::<usize>()
         }
         let id = session.id.as_str().len();
         // Map slot (key + value + control byte) plus everything the record points to.

@@ -1,0 +1,2 @@
+#[path = "it/store.rs"]
+mod store;
