@@ -17,9 +17,11 @@
 //! | `axum` | off | the axum router, extractors and rejections |
 
 mod alg;
+pub mod audit;
 mod claims;
 mod clock;
 mod config;
+mod exchange;
 mod json;
 pub mod jwks;
 pub mod policy;
@@ -31,10 +33,13 @@ pub use alg::{Algorithm, AlgorithmError};
 pub use claims::{pointer, VerifiedClaims};
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{duration, opt_duration, ConfigError, ProviderConfig, Providers};
+pub use exchange::{Exchange, ExchangeBuilder, ExchangeError, Login, Principal};
 pub use jwks::{JwksCache, JwksError, KeySet, KeyStatus};
 pub use verify::error::{Malformed, Part, VerifyError};
 pub use verify::{Verifier, VerifierBuilder};
 
 // Re-exports of policy/session/store (keep each module's lines together).
+pub use policy::{Decision, Directory, DirectoryError, PolicyConfig, StaticDirectory};
 pub use session::{session_expiry, InvalidSessionId, Session, SessionId};
+pub use session::{Bearer, BearerClaims, BearerError, BearerKeys, BearerSecret};
 pub use store::{spawn_sweeper, MemoryStore, SessionStore, StoreError, SweeperHandle};

@@ -226,16 +226,15 @@ impl Directory for StaticDirectory {
         let state = self.snapshot();
         let mut ids: Vec<String> = Vec::new();
         for g in groups {
-            match state.groups.get(g) {
-                Some(attached) => ids.extend(attached.iter().cloned()),
-                None => {
-                    self.unmatched.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        target: "jwt_exchange::policy",
-                        group = %g,
-                        "group matches no configured group; skipped"
-                    );
-                }
+            if let Some(attached) = state.groups.get(g) {
+                ids.extend(attached.iter().cloned());
+            } else {
+                self.unmatched.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    target: "jwt_exchange::policy",
+                    group = %g,
+                    "group matches no configured group; skipped"
+                );
             }
         }
         ids.sort_unstable();

@@ -146,18 +146,17 @@ pub async fn authorize(
 ) -> Result<Decision, DirectoryError> {
     let mut decision = Decision::NoMatch;
     for id in policy_ids {
-        match dir.policy(id).await? {
-            Some(p) => {
-                decision = combine(decision, p.evaluate(action, resource));
-                if decision == Decision::Deny {
-                    break;
-                }
+        if let Some(p) = dir.policy(id).await? {
+            decision = combine(decision, p.evaluate(action, resource));
+            if decision == Decision::Deny {
+                break;
             }
-            None => tracing::debug!(
+        } else {
+            tracing::debug!(
                 target: "jwt_exchange::policy",
                 policy = %id,
                 "session references an unknown policy id; skipped"
-            ),
+            );
         }
     }
     Ok(decision)

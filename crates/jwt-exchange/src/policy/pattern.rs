@@ -131,7 +131,7 @@ impl Pattern {
                 };
                 // Leftmost match of each middle part is optimal for `*`-only globs: taking the
                 // earliest occurrence leaves the most room for the parts after it.
-                for m in middles.iter() {
+                for m in &**middles {
                     let needle = &src[m.clone()];
                     match rest.find(needle) {
                         Some(i) => rest = &rest[i + needle.len()..],

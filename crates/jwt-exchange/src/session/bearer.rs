@@ -4,23 +4,7 @@
 //! `kid` so secrets can rotate (one signing secret, any number of verification secrets). The
 //! claims are exactly `iss` (this server), `sub` (the session id), `iat` and `exp` (Unix
 //! seconds); the session itself lives in the store, so deleting it revokes the bearer even
-//! before `exp`.
-//!
-//! [`BearerKeys::verify`] checks, in this order, stopping at the first failure:
-//!
-//! 1. length at most [`BearerKeys::MAX_TOKEN_BYTES`];
-//! 2. three non-empty dot-separated segments;
-//! 3. header: unpadded base64url of a strict JSON object with only `alg`, `kid` and optionally
-//!    `typ`, no repeated member; `alg` exactly `HS256`, `typ` (if present) exactly `JWT`, `kid`
-//!    one of ours;
-//! 4. signature: HMAC-SHA256 with that `kid`'s secret, compared in constant time;
-//! 5. claims: unpadded base64url of a strict JSON object with exactly `iss`, `sub`, `iat`,
-//!    `exp` (integers for the times), no repeated member;
-//! 6. `iss` equals this server's name;
-//! 7. `now < exp`, with no leeway: the server is its own clock;
-//! 8. `sub` non-empty.
-//!
-//! Errors never contain token bytes.
+//! before `exp`. The checks, in order, are listed on [`BearerKeys::verify`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -68,7 +52,9 @@ impl BearerSecret {
         // Wrap first, so a rejected secret is zeroed on drop like an accepted one.
         let secret = BearerSecret(bytes.into());
         if secret.0.len() < Self::MIN_LEN {
-            return Err(BearerError::SecretTooShort { len: secret.0.len() });
+            return Err(BearerError::SecretTooShort {
+                len: secret.0.len(),
+            });
         }
         Ok(secret)
     }
@@ -193,7 +179,11 @@ pub struct BearerClaims {
 
 impl fmt::Debug for BearerClaims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = self.sub.char_indices().nth(4).map_or(self.sub.len(), |(i, _)| i);
+        let end = self
+            .sub
+            .char_indices()
+            .nth(4)
+            .map_or(self.sub.len(), |(i, _)| i);
         f.debug_struct("BearerClaims")
             .field("sub", &format_args!("\"{}…\"", &self.sub[..end]))
             .field("iat", &self.iat)
@@ -216,7 +206,10 @@ impl fmt::Debug for BearerClaims {
 #[non_exhaustive]
 pub enum BearerError {
     /// A secret is shorter than [`BearerSecret::MIN_LEN`] bytes.
-    #[error("bearer secret is {len} bytes; at least {} are required", BearerSecret::MIN_LEN)]
+    #[error(
+        "bearer secret is {len} bytes; at least {} are required",
+        BearerSecret::MIN_LEN
+    )]
     SecretTooShort {
         /// The secret's length in bytes.
         len: usize,
@@ -344,9 +337,12 @@ impl BearerKeys {
     /// assert_eq!(keys.issuer(), "https://lakefs.example");
     /// ```
     pub fn new(issuer: impl Into<String>, kid: impl Into<String>, secret: BearerSecret) -> Self {
+        let key = Key::new(kid.into(), &secret);
+        // The HMAC key holds its own copy; this one is zeroed now.
+        drop(secret);
         BearerKeys {
             issuer: issuer.into().into_boxed_str(),
-            keys: vec![Key::new(kid.into(), &secret)],
+            keys: vec![key],
         }
     }
 
@@ -374,6 +370,7 @@ impl BearerKeys {
             return self;
         }
         let key = Key::new(kid, &secret);
+        drop(secret);
         match self.keys[1..].iter_mut().find(|k| k.kid == key.kid) {
             Some(existing) => *existing = key,
             None => self.keys.push(key),
@@ -437,8 +434,9 @@ impl BearerKeys {
             exp,
         })
         .expect("a struct of strings and integers always serializes");
-        let mut token =
-            String::with_capacity(signing.header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + TAG_B64_LEN);
+        let mut token = String::with_capacity(
+            signing.header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + TAG_B64_LEN,
+        );
         token.push_str(&signing.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
@@ -448,8 +446,24 @@ impl BearerKeys {
         Bearer(token)
     }
 
-    /// Verifies `token` at `now` (Unix seconds) and returns its claims. The checks and their
-    /// order are listed in the [module documentation](self).
+    /// Verifies `token` at `now` (Unix seconds) and returns its claims.
+    ///
+    /// Checks, in this order, stopping at the first failure:
+    ///
+    /// 1. length at most [`BearerKeys::MAX_TOKEN_BYTES`];
+    /// 2. three non-empty dot-separated segments;
+    /// 3. header: unpadded base64url of a strict JSON object with only `alg`, `kid` and
+    ///    optionally `typ`, no repeated member; `alg` exactly `HS256`, `typ` (if present)
+    ///    exactly `JWT`, `kid` one of ours (a header byte-identical to a minted one skips the
+    ///    parse);
+    /// 4. signature: HMAC-SHA256 with that `kid`'s secret, compared in constant time;
+    /// 5. claims: unpadded base64url of a strict JSON object with exactly `iss`, `sub`, `iat`,
+    ///    `exp` (integers for the times), no repeated member;
+    /// 6. `iss` equals this server's name;
+    /// 7. `now < exp`, with no leeway: the server is its own clock;
+    /// 8. `sub` non-empty.
+    ///
+    /// Errors never contain token bytes.
     ///
     /// ```
     /// use jwt_exchange::session::{BearerError, BearerKeys, BearerSecret};
@@ -467,9 +481,12 @@ impl BearerKeys {
             });
         }
         let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (segments.next(), segments.next(), segments.next(), segments.next())
-        else {
+        let (Some(header), Some(payload), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
             let count = token.bytes().filter(|b| *b == b'.').count() + 1;
             return Err(Malformed::SegmentCount { count }.into());
         };
@@ -492,11 +509,16 @@ impl BearerKeys {
         let tag_len = match URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) {
             Ok(n) => n,
             // Longer than any HMAC-SHA256 tag: cannot verify.
-            Err(DecodeSliceError::OutputSliceTooSmall) => return Err(BearerError::InvalidSignature),
-            Err(DecodeSliceError::DecodeError(_)) => return Err(Malformed::Base64(Part::Signature).into()),
+            Err(DecodeSliceError::OutputSliceTooSmall) => {
+                return Err(BearerError::InvalidSignature)
+            }
+            Err(DecodeSliceError::DecodeError(_)) => {
+                return Err(Malformed::Base64(Part::Signature).into())
+            }
         };
         let signing_input = &token.as_bytes()[..header.len() + 1 + payload.len()];
-        hmac::verify(&key.hmac, signing_input, &tag[..tag_len]).map_err(|_| BearerError::InvalidSignature)?;
+        hmac::verify(&key.hmac, signing_input, &tag[..tag_len])
+            .map_err(|_| BearerError::InvalidSignature)?;
 
         let mut buf = [0u8; Self::MAX_TOKEN_BYTES / 4 * 3];
         let n = URL_SAFE_NO_PAD
@@ -507,7 +529,10 @@ impl BearerKeys {
             return Err(BearerError::WrongIssuer);
         }
         if now >= claims.exp {
-            return Err(BearerError::Expired { exp: claims.exp, now });
+            return Err(BearerError::Expired {
+                exp: claims.exp,
+                now,
+            });
         }
         if claims.sub.is_empty() {
             return Err(BearerError::EmptySubject);
@@ -546,7 +571,10 @@ impl fmt::Debug for BearerKeys {
         f.debug_struct("BearerKeys")
             .field("issuer", &self.issuer)
             .field("signing_kid", &self.signing_kid())
-            .field("verification_kids", &self.keys[1..].iter().map(|k| &*k.kid).collect::<Vec<_>>())
+            .field(
+                "verification_kids",
+                &self.keys[1..].iter().map(|k| &*k.kid).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -631,8 +659,12 @@ mod tests {
         let b = k.mint(SID, 100, 160);
         let parts: Vec<&str> = b.as_str().split('.').collect();
         assert_eq!(parts[0], b64(HEADER));
-        let body: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(body, serde_json::json!({"iss": ISS, "sub": SID, "iat": 100, "exp": 160}));
+        let body: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"iss": ISS, "sub": SID, "iat": 100, "exp": 160})
+        );
         assert_eq!(parts[2].len(), TAG_B64_LEN);
         let c = k.verify(b.as_str(), 100).unwrap();
         assert_eq!(
@@ -645,7 +677,10 @@ mod tests {
         );
         // Same input, same token; the slow header path accepts what the fast path does.
         assert_eq!(k.mint(SID, 100, 160), b);
-        assert_eq!(sign_raw(&k, HEADER, &payload(ISS, 160)).split('.').nth(0), Some(parts[0]));
+        assert_eq!(
+            sign_raw(&k, HEADER, &payload(ISS, 160)).split('.').next(),
+            Some(parts[0])
+        );
     }
 
     #[test]
@@ -653,8 +688,17 @@ mod tests {
         let k = keys();
         let b = k.mint(SID, 100, 160);
         assert!(k.verify(b.as_str(), 159).is_ok());
-        assert_eq!(k.verify(b.as_str(), 160), Err(BearerError::Expired { exp: 160, now: 160 }));
-        assert_eq!(k.verify(b.as_str(), 1000), Err(BearerError::Expired { exp: 160, now: 1000 }));
+        assert_eq!(
+            k.verify(b.as_str(), 160),
+            Err(BearerError::Expired { exp: 160, now: 160 })
+        );
+        assert_eq!(
+            k.verify(b.as_str(), 1000),
+            Err(BearerError::Expired {
+                exp: 160,
+                now: 1000
+            })
+        );
     }
 
     #[test]
@@ -674,35 +718,55 @@ mod tests {
 
         let mut sig = parts[2].as_bytes().to_vec();
         sig[0] = if sig[0] == b'A' { b'B' } else { b'A' };
-        let t = format!("{}.{}.{}", parts[0], parts[1], String::from_utf8(sig).unwrap());
+        let t = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            String::from_utf8(sig).unwrap()
+        );
         assert_eq!(k.verify(&t, 120), Err(BearerError::InvalidSignature));
 
-        let t = format!("{}.{}.{}", parts[0], parts[1], &parts[2][..42]);
+        let t = format!("{}.{}.{}", parts[0], parts[1], &parts[2][..40]);
         assert_eq!(k.verify(&t, 120), Err(BearerError::InvalidSignature));
         let t = format!("{}.{}.{}", parts[0], parts[1], "A".repeat(200));
         assert_eq!(k.verify(&t, 120), Err(BearerError::InvalidSignature));
         let t = format!("{}.{}.{}=", parts[0], parts[1], parts[2]);
-        assert_eq!(k.verify(&t, 120), Err(BearerError::Malformed(Malformed::Base64(Part::Signature))));
+        assert_eq!(
+            k.verify(&t, 120),
+            Err(BearerError::Malformed(Malformed::Base64(Part::Signature)))
+        );
     }
 
     #[test]
     fn wrong_secret_and_rotation() {
         let b = keys().mint(SID, 100, 160);
         let other = BearerKeys::new(ISS, "k1", secret(2));
-        assert_eq!(other.verify(b.as_str(), 120), Err(BearerError::InvalidSignature));
+        assert_eq!(
+            other.verify(b.as_str(), 120),
+            Err(BearerError::InvalidSignature)
+        );
 
         let rotated = BearerKeys::new(ISS, "k2", secret(2)).with_verification_key("k1", secret(1));
         assert!(rotated.verify(b.as_str(), 120).is_ok());
         let new = rotated.mint(SID, 100, 160);
         assert!(rotated.verify(new.as_str(), 120).is_ok());
-        assert_eq!(keys().verify(new.as_str(), 120), Err(BearerError::UnknownKeyId));
+        assert_eq!(
+            keys().verify(new.as_str(), 120),
+            Err(BearerError::UnknownKeyId)
+        );
 
         let dropped = BearerKeys::new(ISS, "k2", secret(2));
-        assert_eq!(dropped.verify(b.as_str(), 120), Err(BearerError::UnknownKeyId));
+        assert_eq!(
+            dropped.verify(b.as_str(), 120),
+            Err(BearerError::UnknownKeyId)
+        );
 
         // Replacing a verification key, and refusing to shadow the signing key.
         let replaced = rotated.clone().with_verification_key("k1", secret(3));
-        assert_eq!(replaced.verify(b.as_str(), 120), Err(BearerError::InvalidSignature));
+        assert_eq!(
+            replaced.verify(b.as_str(), 120),
+            Err(BearerError::InvalidSignature)
+        );
         assert_eq!(replaced.kids().collect::<Vec<_>>(), ["k2", "k1"]);
         let shadow = rotated.clone().with_verification_key("k2", secret(3));
         assert!(shadow.verify(new.as_str(), 120).is_ok());
@@ -713,7 +777,10 @@ mod tests {
     fn wrong_issuer() {
         let theirs = BearerKeys::new("https://other.example", "k1", secret(1));
         let b = theirs.mint(SID, 100, 160);
-        assert_eq!(keys().verify(b.as_str(), 120), Err(BearerError::WrongIssuer));
+        assert_eq!(
+            keys().verify(b.as_str(), 120),
+            Err(BearerError::WrongIssuer)
+        );
     }
 
     #[test]
@@ -721,13 +788,34 @@ mod tests {
         let k = keys();
         let p = payload(ISS, 160);
         let cases: [(&str, BearerError); 10] = [
-            (r#"{"alg":"none","kid":"k1"}"#, BearerError::DisallowedAlgorithm),
-            (r#"{"alg":"HS512","typ":"JWT","kid":"k1"}"#, BearerError::DisallowedAlgorithm),
-            (r#"{"alg":"hs256","kid":"k1"}"#, BearerError::DisallowedAlgorithm),
-            (r#"{"alg":"RS256","kid":"k1"}"#, BearerError::DisallowedAlgorithm),
-            (r#"{"kid":"k1"}"#, BearerError::InvalidHeader { param: "alg" }),
-            (r#"{"alg":"HS256"}"#, BearerError::InvalidHeader { param: "kid" }),
-            (r#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#, BearerError::InvalidHeader { param: "typ" }),
+            (
+                r#"{"alg":"none","kid":"k1"}"#,
+                BearerError::DisallowedAlgorithm,
+            ),
+            (
+                r#"{"alg":"HS512","typ":"JWT","kid":"k1"}"#,
+                BearerError::DisallowedAlgorithm,
+            ),
+            (
+                r#"{"alg":"hs256","kid":"k1"}"#,
+                BearerError::DisallowedAlgorithm,
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k1"}"#,
+                BearerError::DisallowedAlgorithm,
+            ),
+            (
+                r#"{"kid":"k1"}"#,
+                BearerError::InvalidHeader { param: "alg" },
+            ),
+            (
+                r#"{"alg":"HS256"}"#,
+                BearerError::InvalidHeader { param: "kid" },
+            ),
+            (
+                r#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#,
+                BearerError::InvalidHeader { param: "typ" },
+            ),
             (r#"{"alg":"HS256","kid":"zz"}"#, BearerError::UnknownKeyId),
             (
                 r#"{"alg":"HS256","alg":"HS256","kid":"k1"}"#,
@@ -741,7 +829,11 @@ mod tests {
         for (h, want) in cases {
             assert_eq!(k.verify(&sign_raw(&k, h, &p), 120), Err(want), "{h}");
         }
-        for h in [r#"{"kid":"k1","alg":"HS256"}"#, r#"{"alg":"HS256","kid":"k1"}"#, HEADER] {
+        for h in [
+            r#"{"kid":"k1","alg":"HS256"}"#,
+            r#"{"alg":"HS256","kid":"k1"}"#,
+            HEADER,
+        ] {
             assert!(k.verify(&sign_raw(&k, h, &p), 120).is_ok(), "{h}");
         }
         assert_eq!(
@@ -749,7 +841,10 @@ mod tests {
             Err(BearerError::Malformed(Malformed::NotAnObject(Part::Header)))
         );
         let t = format!("{}=.{}.{}", b64(HEADER), b64(&p), "A".repeat(43));
-        assert_eq!(k.verify(&t, 120), Err(BearerError::Malformed(Malformed::Base64(Part::Header))));
+        assert_eq!(
+            k.verify(&t, 120),
+            Err(BearerError::Malformed(Malformed::Base64(Part::Header)))
+        );
     }
 
     #[test]
@@ -759,41 +854,70 @@ mod tests {
         let dup = |p| BearerError::Malformed(Malformed::DuplicateMember(p));
         let json = |p| BearerError::Malformed(Malformed::Json(p));
         assert_eq!(
-            v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","sub":"other","iat":100,"exp":160}}"#)),
+            v(&format!(
+                r#"{{"iss":"{ISS}","sub":"{SID}","sub":"other","iat":100,"exp":160}}"#
+            )),
             Err(dup(Part::Payload))
         );
         assert_eq!(
-            v(&format!(r#"{{"iss":"evil","iss":"{ISS}","sub":"{SID}","iat":100,"exp":160}}"#)),
+            v(&format!(
+                r#"{{"iss":"evil","iss":"{ISS}","sub":"{SID}","iat":100,"exp":160}}"#
+            )),
             Err(dup(Part::Payload))
         );
         assert_eq!(
-            v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":160,"nbf":1}}"#)),
+            v(&format!(
+                r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":160,"nbf":1}}"#
+            )),
             Err(json(Part::Payload))
         );
         assert_eq!(
-            v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":160.5}}"#)),
+            v(&format!(
+                r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":160.5}}"#
+            )),
             Err(json(Part::Payload))
         );
         assert_eq!(
-            v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":"160"}}"#)),
+            v(&format!(
+                r#"{{"iss":"{ISS}","sub":"{SID}","iat":100,"exp":"160"}}"#
+            )),
             Err(json(Part::Payload))
         );
-        assert_eq!(v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","iat":100}}"#)), Err(json(Part::Payload)));
-        assert_eq!(v(&format!(r#"{{"iss":"{ISS}","sub":7,"iat":100,"exp":160}}"#)), Err(json(Part::Payload)));
+        assert_eq!(
+            v(&format!(r#"{{"iss":"{ISS}","sub":"{SID}","iat":100}}"#)),
+            Err(json(Part::Payload))
+        );
+        assert_eq!(
+            v(&format!(r#"{{"iss":"{ISS}","sub":7,"iat":100,"exp":160}}"#)),
+            Err(json(Part::Payload))
+        );
         assert_eq!(
             v(&format!(r#"["{ISS}","{SID}",100,160]"#)),
-            Err(BearerError::Malformed(Malformed::NotAnObject(Part::Payload)))
+            Err(BearerError::Malformed(Malformed::NotAnObject(
+                Part::Payload
+            )))
         );
-        assert_eq!(v(&format!(r#"{{"iss":"{ISS}","sub":"","iat":100,"exp":160}}"#)), Err(BearerError::EmptySubject));
+        assert_eq!(
+            v(&format!(
+                r#"{{"iss":"{ISS}","sub":"","iat":100,"exp":160}}"#
+            )),
+            Err(BearerError::EmptySubject)
+        );
         // Checks run in the documented order: iss before exp before sub.
-        assert_eq!(v(r#"{"iss":"x","sub":"","iat":100,"exp":1}"#), Err(BearerError::WrongIssuer));
+        assert_eq!(
+            v(r#"{"iss":"x","sub":"","iat":100,"exp":1}"#),
+            Err(BearerError::WrongIssuer)
+        );
         assert_eq!(
             v(&format!(r#"{{"iss":"{ISS}","sub":"","iat":100,"exp":1}}"#)),
             Err(BearerError::Expired { exp: 1, now: 120 })
         );
         // Escaped strings are compared after unescaping.
         let escaped = ISS.replace('/', "\\/");
-        assert!(v(&format!(r#"{{"iss":"{escaped}","sub":"{SID}","iat":100,"exp":160}}"#)).is_ok());
+        assert!(v(&format!(
+            r#"{{"iss":"{escaped}","sub":"{SID}","iat":100,"exp":160}}"#
+        ))
+        .is_ok());
     }
 
     #[test]
@@ -808,11 +932,15 @@ mod tests {
         let parts: Vec<&str> = b.split('.').collect();
         assert_eq!(
             k.verify(&format!("{}..{}", parts[0], parts[2]), 0),
-            Err(BearerError::Malformed(Malformed::EmptySegment(Part::Payload)))
+            Err(BearerError::Malformed(Malformed::EmptySegment(
+                Part::Payload
+            )))
         );
         assert_eq!(
             k.verify(&format!("{}.{}.", parts[0], parts[1]), 0),
-            Err(BearerError::Malformed(Malformed::EmptySegment(Part::Signature)))
+            Err(BearerError::Malformed(Malformed::EmptySegment(
+                Part::Signature
+            )))
         );
         let long = "a".repeat(BearerKeys::MAX_TOKEN_BYTES + 1);
         assert_eq!(
@@ -824,11 +952,15 @@ mod tests {
         );
         // A payload as long as the cap allows still decodes into the stack buffer.
         let big_sub = "s".repeat(BearerKeys::MAX_TOKEN_BYTES);
-        let t = k.mint(&big_sub[..2900], 100, 160);
+        let t = k.mint(&big_sub[..3000], 100, 160);
         assert!(t.as_str().len() > BearerKeys::MAX_TOKEN_BYTES);
-        let t = k.mint(&big_sub[..2800], 100, 160);
-        assert!(t.as_str().len() <= BearerKeys::MAX_TOKEN_BYTES);
-        assert_eq!(k.verify(t.as_str(), 120).unwrap().sub.len(), 2800);
+        assert!(matches!(
+            k.verify(t.as_str(), 120),
+            Err(BearerError::TooLarge { .. })
+        ));
+        let t = k.mint(&big_sub[..2900], 100, 160);
+        assert!(t.as_str().len() > BearerKeys::MAX_TOKEN_BYTES - 60);
+        assert_eq!(k.verify(t.as_str(), 120).unwrap().sub.len(), 2900);
     }
 
     #[test]
@@ -837,7 +969,10 @@ mod tests {
             BearerSecret::from_bytes(vec![1u8; 31]).unwrap_err(),
             BearerError::SecretTooShort { len: 31 }
         );
-        assert_eq!(BearerSecret::from_bytes(Vec::new()).unwrap_err(), BearerError::SecretTooShort { len: 0 });
+        assert_eq!(
+            BearerSecret::from_bytes(Vec::new()).unwrap_err(),
+            BearerError::SecretTooShort { len: 0 }
+        );
         assert!(BearerSecret::from_bytes(vec![1u8; 64]).is_ok());
         let a = BearerSecret::generate();
         let b = BearerSecret::generate();
@@ -848,36 +983,41 @@ mod tests {
     #[test]
     fn debug_output_is_redacted() {
         let raw = b"correct horse battery staple!!!!".to_vec();
-        let s = BearerSecret::from_bytes(raw.clone()).unwrap();
-        let d = format!("{s:?}");
-        assert_eq!(d, "BearerSecret(<redacted>)");
-        assert!(!d.contains("horse"));
+        let strong = BearerSecret::from_bytes(raw.clone()).unwrap();
+        let dbg = format!("{strong:?}");
+        assert_eq!(dbg, "BearerSecret(<redacted>)");
+        assert!(!dbg.contains("horse"));
 
-        let k = BearerKeys::new(ISS, "k1", s).with_verification_key("k0", secret(9));
-        let d = format!("{k:?}");
+        let keys = BearerKeys::new(ISS, "k1", strong).with_verification_key("k0", secret(9));
+        let dbg = format!("{keys:?}");
         assert_eq!(
-            d,
-            format!(r#"BearerKeys {{ issuer: "{ISS}", signing_kid: "k1", verification_kids: ["k0"], .. }}"#)
+            dbg,
+            format!(
+                r#"BearerKeys {{ issuer: "{ISS}", signing_kid: "k1", verification_kids: ["k0"], .. }}"#
+            )
         );
-        assert!(!d.contains("horse"));
+        assert!(!dbg.contains("horse"));
 
-        let b = k.mint(SID, 100, 160);
-        let d = format!("{b:?}");
-        assert_eq!(d, "Bearer(<redacted>)");
-        for part in b.as_str().split('.') {
-            assert!(!d.contains(part));
+        let bearer = keys.mint(SID, 100, 160);
+        let dbg = format!("{bearer:?}");
+        assert_eq!(dbg, "Bearer(<redacted>)");
+        for part in bearer.as_str().split('.') {
+            assert!(!dbg.contains(part));
         }
 
-        let c = k.verify(b.as_str(), 120).unwrap();
-        let d = format!("{c:?}");
-        assert!(!d.contains(SID), "{d}");
-        assert!(d.contains(&format!("\"{}…\"", &SID[..4])), "{d}");
+        let claims = keys.verify(bearer.as_str(), 120).unwrap();
+        let dbg = format!("{claims:?}");
+        assert!(!dbg.contains(SID), "{dbg}");
+        assert!(dbg.contains(&format!("\"{}…\"", &SID[..4])), "{dbg}");
         let short = BearerClaims {
             sub: "ab".into(),
             iat: 0,
             exp: 1,
         };
-        assert_eq!(format!("{short:?}"), r#"BearerClaims { sub: "ab…", iat: 0, exp: 1 }"#);
+        assert_eq!(
+            format!("{short:?}"),
+            r#"BearerClaims { sub: "ab…", iat: 0, exp: 1 }"#
+        );
         let wide = BearerClaims {
             sub: "ééééé".into(),
             iat: 0,
@@ -892,7 +1032,12 @@ mod tests {
         let b = k.mint(SID, 100, 160).into_string();
         let parts: Vec<&str> = b.split('.').collect();
         let bad = [
-            format!("{}.{}.{}", b64(r#"{"alg":"none","kid":"k1"}"#), parts[1], parts[2]),
+            format!(
+                "{}.{}.{}",
+                b64(r#"{"alg":"none","kid":"k1"}"#),
+                parts[1],
+                parts[2]
+            ),
             format!("{}.{}.{}", parts[0], b64(&payload(ISS, 1)), parts[2]),
             format!("{}.{}", parts[0], parts[1]),
         ];

@@ -1,4 +1,4 @@
-//! Session records and session ids.
+//! Session records, session ids, and the bearer token that carries a session id to clients.
 //!
 //! A successful exchange creates a [`Session`]: who logged in ([`Session::subject`]), through
 //! which issuer, with which groups and policies, and until when. The record lives in a
@@ -7,6 +7,9 @@
 //!
 //! [`SessionId`] is a secret: its `Debug` shows only the first four characters, it has no
 //! `Display`, and it compares in constant time.
+//!
+//! [`BearerKeys`] mints and verifies the [`Bearer`] handed out at login (its `sub` is the
+//! session id).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -19,7 +22,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::secs_i64;
 
-// bearer: added by lead
+mod bearer;
+
+pub use bearer::*;
 
 /// Random bytes in a session id.
 const ID_BYTES: usize = 32;

@@ -1,2 +1,0 @@
-#[path = "it/store.rs"]
-mod store;
