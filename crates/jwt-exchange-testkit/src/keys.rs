@@ -201,7 +201,7 @@ impl TestKey {
             Algorithm::PS512 => jsonwebtoken::Algorithm::PS512,
             Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
             Algorithm::ES384 => jsonwebtoken::Algorithm::ES384,
-            _ => jsonwebtoken::Algorithm::EdDSA,
+            Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         };
         let pem = self.private_pem();
         let key = match self.pair {

@@ -64,7 +64,7 @@ impl std::fmt::Debug for JwksServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksServer")
             .field("base", &self.shared.base)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

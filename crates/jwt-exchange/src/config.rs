@@ -289,7 +289,7 @@ impl ProviderConfig {
         }
         check_pointer("identity_claim_ref", &self.identity_claim_ref)?;
         check_pointer("groups_claim_ref", &self.groups_claim_ref)?;
-        for (k, _) in &self.required_claims {
+        for k in self.required_claims.keys() {
             if k.is_empty() {
                 return Err(ConfigError::new(
                     "required_claims",
@@ -407,6 +407,23 @@ impl Providers {
                 .map_err(|e| if many { e.at_index(i) } else { e })?;
             if self.0[..i].iter().any(|q| q.issuer == p.issuer) {
                 let e = ConfigError::new("issuer", "two providers have the same issuer");
+                return Err(if many { e.at_index(i) } else { e });
+            }
+            // Session subjects are `jwt:<issuer>:<identity>`. If one issuer were another's
+            // prefix followed by `:`, an identity of the shorter one could spell a subject of
+            // the longer one; refuse such sets so subjects stay unambiguous.
+            if let Some(q) = self.0.iter().find(|q| {
+                p.issuer.len() > q.issuer.len()
+                    && p.issuer.starts_with(&q.issuer)
+                    && p.issuer.as_bytes()[q.issuer.len()] == b':'
+            }) {
+                let e = ConfigError::new(
+                    "issuer",
+                    format!(
+                        "starts with another provider's issuer followed by `:` ({}), which would make session subjects ambiguous",
+                        q.issuer
+                    ),
+                );
                 return Err(if many { e.at_index(i) } else { e });
             }
         }
@@ -637,6 +654,12 @@ mod tests {
             e.clone().under("auth.providers.jwt").key(),
             "auth.providers.jwt[1].issuer"
         );
+        let prefix: Providers = serde_json::from_value(serde_json::json!([
+            {"issuer":"https://a:8443","jwks_url":"https://a/k"},
+            {"issuer":"https://a","jwks_url":"https://a/k2"}
+        ]))
+        .unwrap();
+        assert_eq!(prefix.validate().unwrap_err().key(), "[0].issuer");
         let e = serde_json::from_value::<Providers>(serde_json::json!([
             {"issuer":"https://a/","jwks_url":"https://a/k","bogus":1}
         ]))

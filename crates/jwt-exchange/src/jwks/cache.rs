@@ -301,20 +301,19 @@ impl JwksCache {
                 } else {
                     self.read_state().discovered.clone()
                 };
-                match cached {
-                    Some(u) => u,
-                    None => {
-                        let u = fetch::discover(
-                            &inner.http,
-                            d,
-                            &inner.issuer,
-                            inner.timeout,
-                            inner.insecure_allow_http,
-                        )
-                        .await?;
-                        self.write_state().discovered = Some(u.clone());
-                        u
-                    }
+                if let Some(u) = cached {
+                    u
+                } else {
+                    let u = fetch::discover(
+                        &inner.http,
+                        d,
+                        &inner.issuer,
+                        inner.timeout,
+                        inner.insecure_allow_http,
+                    )
+                    .await?;
+                    self.write_state().discovered = Some(u.clone());
+                    u
                 }
             }
         };

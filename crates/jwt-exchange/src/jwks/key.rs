@@ -114,6 +114,9 @@ impl VerifyingKey {
     }
 }
 
+/// JWK members that only private (or symmetric) keys carry.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
 type Parsed = (KeyFamily, Option<Algorithm>, [Option<ParsedPublicKey>; 9]);
 
 fn parse(jwk: &Map<String, Value>, allowed: &[Algorithm]) -> Result<Parsed, SkipReason> {
@@ -132,8 +135,7 @@ fn parse(jwk: &Map<String, Value>, allowed: &[Algorithm]) -> Result<Parsed, Skip
     if kty == "oct" {
         return Err(SkipReason::Symmetric);
     }
-    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-    if PRIVATE.iter().any(|m| jwk.contains_key(*m)) {
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(SkipReason::PrivateMaterial);
     }
     let (family, material) = match kty {

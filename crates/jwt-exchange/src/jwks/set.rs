@@ -57,7 +57,7 @@ impl fmt::Debug for KeySet {
         f.debug_struct("KeySet")
             .field("keys", &self.keys)
             .field("skipped", &self.skipped)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,20 +143,18 @@ impl KeySet {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<&SharedKey, VerifyError> {
-        match kid {
-            Some(kid) => match self.by_kid.get(kid) {
+        if let Some(kid) = kid {
+            return match self.by_kid.get(kid) {
                 Some(Slot::One(k)) if k.supports(alg) => Ok(k),
                 Some(Slot::One(_)) => Err(VerifyError::KeyAlgorithmMismatch { alg }),
                 Some(Slot::Ambiguous) => Err(VerifyError::AmbiguousKeyId),
                 None => Err(VerifyError::UnknownKeyId),
-            },
-            None => {
-                let mut fitting = self.keys.iter().filter(|k| k.supports(alg));
-                match (fitting.next(), fitting.next()) {
-                    (Some(k), None) => Ok(k),
-                    _ => Err(VerifyError::NoUniqueKey),
-                }
-            }
+            };
+        }
+        let mut fitting = self.keys.iter().filter(|k| k.supports(alg));
+        match (fitting.next(), fitting.next()) {
+            (Some(k), None) => Ok(k),
+            _ => Err(VerifyError::NoUniqueKey),
         }
     }
 

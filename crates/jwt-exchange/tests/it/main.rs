@@ -1,8 +1,10 @@
 //! Integration tests of the `jwt-exchange` core crate (one binary, one module per area).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; a panic is a failed test
 
 mod common;
 mod exchange;
 mod jwks_cache;
 mod logs;
+mod store;
 mod verify;
 mod wycheproof;

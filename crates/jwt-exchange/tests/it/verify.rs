@@ -629,7 +629,7 @@ async fn duplicate_members_are_refused() {
         Malformed::DuplicateMember(Part::Header).into()
     );
     let body = claims().to_string();
-    let dup = body.replacen('{', &format!("{{\"iss\":\"https://evil.test/\","), 1);
+    let dup = body.replacen('{', "{\"iss\":\"https://evil.test/\",", 1);
     let t = idp
         .rsa
         .sign_raw(Algorithm::RS256, r#"{"alg":"RS256","kid":"rsa-1"}"#, &dup);
