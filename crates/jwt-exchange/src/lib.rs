@@ -15,12 +15,16 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `axum` | off | the axum router, extractors and rejections |
+//! | `dev` | off | the `dev` module: key generation and token minting for development IdPs, demos and tests |
 
 mod alg;
 pub mod audit;
 mod claims;
 mod clock;
 mod config;
+#[cfg(feature = "dev")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
+pub mod dev;
 mod exchange;
 mod json;
 pub mod jwks;
