@@ -7,12 +7,17 @@
 //!   requests and can be told to fail, stall, serve garbage or a huge body, or redirect.
 //! * [`claims`]: Entra-shaped and Auth0-shaped claim sets.
 //! * [`fixtures`]: the checked-in keys and tokens under `fixtures/`.
+//! * [`services`]: [`services::require_service`] for tests against real Redis / PostgreSQL
+//!   servers (skip locally, fail under `CI=true`); [`proxy::TcpProxy`] to cut them off.
 
 pub mod claims;
 pub mod fixtures;
 mod keys;
+pub mod proxy;
 mod server;
+pub mod services;
 pub mod store_conformance;
 
 pub use keys::{b64, jwks, TestKey};
 pub use server::{Behavior, JwksServer};
+pub use services::require_service;

@@ -10,7 +10,7 @@
 //! [`MockClock`] passes the same clock (it implements [`TimeControl`]),
 //! a networked backend with native TTLs passes [`RealTime`], which really sleeps. Cases that
 //! need a session to expire use [`SHORT_TTL`] seconds and advance by one more second, so with
-//! [`RealTime`] the whole suite takes about ten seconds.
+//! [`RealTime`] the whole suite takes about fifteen seconds.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -111,11 +111,13 @@ pub async fn run_all(store: Arc<dyn SessionStore>, time: &dyn TimeControl) {
     get_and_delete(store, time).await;
     subject_operations(store, time).await;
     round_trip(store, time).await;
+    control_characters(store, time).await;
     concurrent_create_same_id(store, time).await;
     concurrent_create_many(store, time).await;
     claim_jti_once(store, time).await;
     claim_jti_concurrent(store, time).await;
     ttl_expiry(store, time).await;
+    expired_id_reusable(store, time).await;
     sweep_removes_expired(store, time).await;
     jti_reclaimable_after_expiry(store, time).await;
 }
@@ -326,6 +328,50 @@ pub async fn round_trip(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
     );
 }
 
+/// Strings from a token may hold any character, NUL and other control characters included:
+/// sessions, subjects, issuers and `jti`s with them are stored, found and deleted like any
+/// other.
+pub async fn control_characters(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
+    let identity = format!("nul\0ctl\u{1}\u{1f}\n\t\r\u{7f}\u{fffe}-{}", unique("cc"));
+    let s = session(time, &identity, LONG_TTL)
+        .with_groups(["\0", "a\0b", "\u{1}"])
+        .with_jti(Some("j\0ti".to_owned()));
+    store.create(&s).await.expect("control_characters: create");
+    assert_eq!(
+        get(store, &s.id).await.as_ref(),
+        Some(&s),
+        "control_characters: get returns the record exactly"
+    );
+    assert_eq!(
+        list(store, &s.subject).await,
+        vec![s.clone()],
+        "control_characters: list_subject finds it by its subject"
+    );
+    let nul_issuer = format!("{ISSUER}\0");
+    let jti = format!("\0{}\0", unique("jti"));
+    let exp = time.now() + LONG_TTL;
+    assert!(
+        claim(store, &nul_issuer, &jti, exp).await,
+        "control_characters: claim_jti with NUL characters"
+    );
+    assert!(
+        !claim(store, &nul_issuer, &jti, exp).await,
+        "control_characters: the claim is recorded"
+    );
+    assert!(
+        claim(store, ISSUER, &jti, exp).await,
+        "control_characters: an issuer differing by a trailing NUL is another issuer"
+    );
+    assert_eq!(
+        store
+            .delete_subject(&s.subject)
+            .await
+            .expect("control_characters: delete_subject"),
+        1,
+        "control_characters: delete_subject finds it by its subject"
+    );
+}
+
 /// Concurrent creates of one id: exactly one succeeds, the rest get `AlreadyExists`, and the
 /// winner's record is the one stored.
 pub async fn concurrent_create_same_id(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
@@ -503,6 +549,63 @@ pub async fn ttl_expiry(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
     store.delete_subject(&long.subject).await.expect("cleanup");
 }
 
+/// An expired session no longer exists: its id can be created again (here for another
+/// subject), the new record is the one read and listed, and the old subject's operations no
+/// longer see or touch it.
+pub async fn expired_id_reusable(store: &Arc<dyn SessionStore>, time: &dyn TimeControl) {
+    let old = session(time, &unique("old"), SHORT_TTL);
+    store
+        .create(&old)
+        .await
+        .expect("expired_id_reusable: first create");
+
+    time.advance(expire_secs()).await;
+
+    let mut new = session(time, &unique("new"), LONG_TTL).with_groups(["g"]);
+    new.id = old.id.clone();
+    store
+        .create(&new)
+        .await
+        .expect("expired_id_reusable: create over an expired id succeeds");
+    assert_eq!(
+        get(store, &new.id).await.as_ref(),
+        Some(&new),
+        "expired_id_reusable: get returns the new record"
+    );
+    assert!(
+        list(store, &old.subject).await.is_empty(),
+        "expired_id_reusable: the old subject no longer lists the id"
+    );
+    assert_eq!(
+        list(store, &new.subject).await,
+        vec![new.clone()],
+        "expired_id_reusable: the new subject lists it"
+    );
+    let again = store.create(&new).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists)),
+        "expired_id_reusable: the live record is not overwritten, got {again:?}"
+    );
+    assert_eq!(
+        store
+            .delete_subject(&old.subject)
+            .await
+            .expect("expired_id_reusable: delete_subject of the old subject"),
+        0,
+        "expired_id_reusable: the old subject has nothing left to delete"
+    );
+    assert_eq!(
+        get(store, &new.id).await.as_ref(),
+        Some(&new),
+        "expired_id_reusable: deleting the old subject keeps the new record"
+    );
+    assert_eq!(
+        store.delete_subject(&new.subject).await.expect("cleanup"),
+        1,
+        "expired_id_reusable: cleanup"
+    );
+}
+
 /// `sweep` removes expired sessions (and counts at least those) and keeps live ones.
 ///
 /// A backend whose records expire natively may have nothing left to count; it can run the
@@ -577,6 +680,39 @@ pub async fn jti_reclaimable_after_expiry(store: &Arc<dyn SessionStore>, time: &
         !claim(store, ISSUER, &jti, exp).await,
         "jti_reclaimable_after_expiry: the new claim is recorded"
     );
+}
+
+/// A session shaped like a typical Entra ID login (long issuer, e-mail identity, five groups,
+/// three policies, a 32-character `jti`), for sizing measurements: `identity` should differ
+/// between sessions of different subjects.
+///
+/// ```
+/// use jwt_exchange_testkit::store_conformance::typical_session;
+/// let s = typical_session("alice@example.com", 1_700_000_000);
+/// assert_eq!(s.groups.len(), 5);
+/// assert_eq!(s.expires_at, 1_700_000_000 + 3600);
+/// ```
+pub fn typical_session(identity: &str, now: i64) -> Session {
+    Session::new(
+        SessionId::generate(),
+        "https://login.microsoftonline.com/0000-tenant-id/v2.0",
+        identity,
+        now,
+        now + 3600,
+    )
+    .with_groups([
+        "engineering",
+        "data-platform",
+        "oncall",
+        "admins",
+        "readers",
+    ])
+    .with_policies([
+        "FSFullAccess",
+        "AuthManageOwnCredentials",
+        "RepoManagementReadAll",
+    ])
+    .with_jti(Some("0123456789abcdef0123456789abcdef".into()))
 }
 
 /// Seconds to advance so that a [`SHORT_TTL`] record has surely expired.

@@ -91,6 +91,8 @@ pub struct Principal {
     pub groups: Vec<String>,
     /// Policy ids attached at login.
     pub policies: Vec<String>,
+    /// When the session was created (the login), Unix seconds.
+    pub created_at: i64,
     /// Session expiry, Unix seconds.
     pub expires_at: i64,
 }
@@ -105,6 +107,7 @@ impl From<Session> for Principal {
             issuer: s.issuer,
             groups: s.groups,
             policies: s.policies,
+            created_at: s.created_at,
             expires_at: s.expires_at,
         }
     }

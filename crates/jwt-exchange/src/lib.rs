@@ -14,12 +14,16 @@
 //!
 //! | feature | default | adds |
 //! |---|---|---|
-//! | `axum` | off | the axum router, extractors and rejections |
+//! | `axum` | off | the `axum` module: login router, session, admin, forward-auth and OAuth 2.0 endpoints; `Principal` / `Authorized` extractors; rejections (see `docs/http-api.md`) |
 //! | `dev` | off | the `dev` module: key generation and token minting for development IdPs, demos and tests |
 
 mod alg;
 pub mod audit;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod claims;
+pub mod client;
 mod clock;
 mod config;
 #[cfg(feature = "dev")]

@@ -311,6 +311,10 @@ impl SessionStore for MemoryStore {
         Ok(removed)
     }
 
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.len() as u64))
+    }
+
     async fn claim_jti(
         &self,
         issuer: &str,

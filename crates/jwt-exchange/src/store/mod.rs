@@ -142,4 +142,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Approximate number of stored sessions (expired ones not yet swept may count), for the
+    /// `active sessions` metric. `Ok(None)` when the backend cannot count cheaply (the default).
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }

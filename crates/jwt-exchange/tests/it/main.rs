@@ -3,6 +3,8 @@
 
 mod common;
 mod exchange;
+#[cfg(feature = "axum")]
+mod http;
 mod jwks_cache;
 mod logs;
 mod store;

@@ -1,0 +1,319 @@
+//! `jwt-exchange serve --config FILE [--listen ADDR]`: the standalone server — the full router
+//! plus `GET /healthz`, `GET /readyz` and `GET /metrics` — with graceful shutdown on SIGTERM /
+//! SIGINT (in-flight requests finish).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use jwt_exchange::store::{MemoryStore, SessionStore};
+use jwt_exchange::{Exchange, SystemClock, Verifier};
+
+use crate::config::{Loaded, StoreKind};
+use crate::Failure;
+
+/// `serve` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Configuration file (`.yaml`, `.yml` or `.toml`).
+    #[arg(long)]
+    config: PathBuf,
+    /// Listen address; overrides `listen_address` from the file (default 127.0.0.1:8000).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub(crate) async fn run(a: Args) -> Result<(), Failure> {
+    let loaded = crate::config::load(&a.config)?;
+    let addr = loaded.listen_address(a.listen.as_deref());
+    let server = Server::build(&loaded).await?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| Failure::Run(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    tracing::info!(address = %local, store = ?loaded.file.session_store.kind, providers = server.exchange.verifier().issuers().count(), "jwt-exchange listening");
+    server.serve(listener, shutdown_signal()).await
+}
+
+/// A built server: the exchange and the HTTP application.
+pub(crate) struct Server {
+    pub(crate) exchange: Exchange,
+    pub(crate) app: Router,
+}
+
+impl Server {
+    /// Builds stores, verifier, exchange and router from a loaded configuration.
+    pub(crate) async fn build(loaded: &Loaded) -> Result<Server, Failure> {
+        let providers = loaded.file.auth.providers.jwt.clone();
+        let verifier = Verifier::new(providers).map_err(|e| Failure::Config(e.to_string()))?;
+        let store = open_store(loaded).await?;
+        let exchange = Exchange::builder(verifier, loaded.bearer_keys()?)
+            .store(store)
+            .policies(loaded.policies.clone())
+            .replay_protection(loaded.file.auth.replay_protection)
+            .build()
+            .map_err(|e| Failure::Config(e.to_string()))?;
+        let mut auth = jwt_exchange::axum::RouterBuilder::new(exchange.clone());
+        if let Some(fa) = &loaded.file.forward_auth {
+            auth = auth.forward_auth(fa.clone());
+        }
+        let ops = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(exchange.clone());
+        Ok(Server {
+            app: auth.build().merge(ops),
+            exchange,
+        })
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub(crate) async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Failure> {
+        axum::serve(listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| Failure::Run(format!("server error: {e}")))?;
+        tracing::info!("jwt-exchange stopped");
+        Ok(())
+    }
+}
+
+/// Opens the configured session store. A store that cannot be reached at start-up is a start-up
+/// failure (exit 1); once running, an outage answers 503 and the store reconnects by itself.
+pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>, Failure> {
+    let s = &loaded.file.session_store;
+    let url = s.url.as_deref().unwrap_or_default();
+    Ok(match s.kind {
+        StoreKind::Memory => Arc::new(MemoryStore::new(Arc::new(SystemClock))),
+        StoreKind::Embedded => {
+            let path = loaded.embedded_store_path();
+            let store =
+                jwt_exchange_redb::RedbStore::open(&path, Arc::new(SystemClock)).map_err(|e| {
+                    Failure::Run(format!(
+                        "opening the embedded store {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            Arc::new(store)
+        }
+        StoreKind::Redis => {
+            let mut cfg = jwt_exchange_redis::RedisStoreConfig::default();
+            if let Some(ns) = &s.namespace {
+                cfg = cfg.with_key_prefix(ns.clone());
+            }
+            let store = jwt_exchange_redis::RedisStore::connect(url, cfg)
+                .await
+                .map_err(|e| {
+                    Failure::Run(format!(
+                        "connecting to the Redis session store: {}",
+                        chain(&e)
+                    ))
+                })?;
+            Arc::new(store)
+        }
+        StoreKind::Postgres => Arc::new(connect_postgres(loaded, true).await?),
+    })
+}
+
+/// Connects to the configured Postgres store (running migrations when `migrate` is set).
+pub(crate) async fn connect_postgres(
+    loaded: &Loaded,
+    migrate: bool,
+) -> Result<jwt_exchange_postgres::PostgresStore, Failure> {
+    let s = &loaded.file.session_store;
+    let mut cfg =
+        jwt_exchange_postgres::PostgresStoreConfig::default().with_migrate_on_connect(migrate);
+    if let Some(ns) = &s.namespace {
+        cfg = cfg.with_schema(ns.clone());
+    }
+    jwt_exchange_postgres::PostgresStore::connect(s.url.as_deref().unwrap_or_default(), cfg)
+        .await
+        .map_err(|e| {
+            Failure::Run(format!(
+                "connecting to the Postgres session store: {}",
+                chain(&e)
+            ))
+        })
+}
+
+/// An error and its sources, `: `-separated.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 once every provider's keys are loaded and the store answers; 503 otherwise, with the
+/// reasons.
+async fn readyz(State(ex): State<Exchange>) -> Response {
+    let mut problems = Vec::new();
+    if ex.verifier().is_empty() {
+        problems.push("no provider configured".to_owned());
+    }
+    for s in ex.verifier().key_status() {
+        if !s.usable {
+            problems.push(format!("keys of {} not loaded", s.issuer));
+        }
+    }
+    if let Err(e) = ex.store().ping().await {
+        problems.push(format!("session store: {e}"));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join("; ")),
+        )
+            .into_response()
+    }
+}
+
+/// Prometheus text exposition format 0.0.4.
+async fn metrics(State(ex): State<Exchange>) -> Response {
+    let m = ex.metrics();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP jwtx_logins_total Logins by outcome and failed check."
+    );
+    let _ = writeln!(out, "# TYPE jwtx_logins_total counter");
+    let _ = writeln!(
+        out,
+        "jwtx_logins_total{{outcome=\"success\",check=\"\"}} {}",
+        m.logins_succeeded
+    );
+    for (check, n) in &m.logins_failed {
+        let _ = writeln!(
+            out,
+            "jwtx_logins_total{{outcome=\"failure\",check=\"{check}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP jwtx_jwks_fetches_total JWKS fetches by issuer and result."
+    );
+    let _ = writeln!(out, "# TYPE jwtx_jwks_fetches_total counter");
+    let status = ex.verifier().key_status();
+    for s in &status {
+        let iss = escape(&s.issuer);
+        let _ = writeln!(
+            out,
+            "jwtx_jwks_fetches_total{{issuer=\"{iss}\",result=\"success\"}} {}",
+            s.fetch_successes
+        );
+        let _ = writeln!(
+            out,
+            "jwtx_jwks_fetches_total{{issuer=\"{iss}\",result=\"failure\"}} {}",
+            s.fetch_failures
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP jwtx_jwks_last_success_timestamp_seconds Time of the last successful JWKS fetch."
+    );
+    let _ = writeln!(out, "# TYPE jwtx_jwks_last_success_timestamp_seconds gauge");
+    for s in &status {
+        if let Some(t) = s
+            .fetched_at
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        {
+            let _ = writeln!(
+                out,
+                "jwtx_jwks_last_success_timestamp_seconds{{issuer=\"{}\"}} {}",
+                escape(&s.issuer),
+                t.as_secs()
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP jwtx_jwks_keys Usable keys per issuer.");
+    let _ = writeln!(out, "# TYPE jwtx_jwks_keys gauge");
+    for s in &status {
+        let _ = writeln!(
+            out,
+            "jwtx_jwks_keys{{issuer=\"{}\"}} {}",
+            escape(&s.issuer),
+            s.keys
+        );
+    }
+    if let Ok(Some(n)) = ex.store().count().await {
+        let _ = writeln!(out, "# HELP jwtx_active_sessions Sessions in the store.");
+        let _ = writeln!(out, "# TYPE jwtx_active_sessions gauge");
+        let _ = writeln!(out, "jwtx_active_sessions {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP jwtx_authorization_decisions_total Authorization decisions by outcome."
+    );
+    let _ = writeln!(out, "# TYPE jwtx_authorization_decisions_total counter");
+    let _ = writeln!(
+        out,
+        "jwtx_authorization_decisions_total{{decision=\"allow\"}} {}",
+        m.decisions_allow
+    );
+    let _ = writeln!(
+        out,
+        "jwtx_authorization_decisions_total{{decision=\"deny\"}} {}",
+        m.decisions_deny
+    );
+    let _ = writeln!(
+        out,
+        "jwtx_authorization_decisions_total{{decision=\"no_match\"}} {}",
+        m.decisions_no_match
+    );
+    let _ = writeln!(out, "# HELP jwtx_sessions_revoked_total Sessions revoked.");
+    let _ = writeln!(out, "# TYPE jwtx_sessions_revoked_total counter");
+    let _ = writeln!(out, "jwtx_sessions_revoked_total {}", m.sessions_revoked);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Escapes a Prometheus label value.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,390 @@
+//! The server's configuration file (YAML or TOML by extension), lakeFS layout:
+//!
+//! ```yaml
+//! listen_address: 127.0.0.1:8000
+//! auth:
+//!   providers:
+//!     jwt: { issuer: ..., jwks_url: ..., ... }   # one map, or a list of maps
+//!   groups: { readers: [ReadAll] }
+//!   policies: { ReadAll: { statement: [ ... ] } }
+//!   replay_protection: false
+//! session_store: { type: embedded, path: ./jwt-exchange-sessions.redb }
+//! bearer: { issuer: jwt-exchange, secret_file: ./jwt-exchange-bearer.secret }
+//! ```
+//!
+//! Every error names the key path (`auth.providers.jwt[0].issuer`) and is reported with exit
+//! code 2.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_exchange::policy::{Policy, PolicyConfig};
+use jwt_exchange::session::{BearerKeys, BearerSecret};
+use jwt_exchange::{ConfigError, Providers};
+use serde::Deserialize;
+
+/// Default listen address.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: the file name must end in .yaml, .yml or .toml")]
+    Format { path: PathBuf },
+    #[error("{path}: invalid configuration at `{key}`: {message}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Invalid { path: PathBuf, source: ConfigError },
+    #[error("{path}: cannot use bearer secret file {file}: {message}")]
+    Secret {
+        path: PathBuf,
+        file: PathBuf,
+        message: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    pub(crate) listen_address: Option<String>,
+    #[serde(default)]
+    pub(crate) auth: AuthSection,
+    #[serde(default)]
+    pub(crate) session_store: StoreSection,
+    #[serde(default)]
+    pub(crate) bearer: BearerSection,
+    #[serde(default)]
+    pub(crate) forward_auth: Option<jwt_exchange::axum::ForwardAuthConfig>,
+}
+
+/// `auth`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthSection {
+    #[serde(default)]
+    pub(crate) providers: ProvidersSection,
+    #[serde(default)]
+    pub(crate) groups: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub(crate) policies: BTreeMap<String, Policy>,
+    #[serde(default)]
+    pub(crate) replay_protection: bool,
+}
+
+/// `auth.providers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProvidersSection {
+    #[serde(default)]
+    pub(crate) jwt: Providers,
+}
+
+/// `session_store`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoreSection {
+    #[serde(rename = "type", default)]
+    pub(crate) kind: StoreKind,
+    /// File of the embedded store.
+    #[serde(default)]
+    pub(crate) path: Option<PathBuf>,
+    /// URL of a Redis or Postgres store.
+    #[serde(default)]
+    pub(crate) url: Option<String>,
+    /// Key prefix (Redis) or schema (Postgres).
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            kind: StoreKind::Embedded,
+            path: None,
+            url: None,
+            namespace: None,
+        }
+    }
+}
+
+/// `session_store.type`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StoreKind {
+    /// In process: sessions die with the process.
+    Memory,
+    /// A single file on disk (the default for `serve`).
+    #[default]
+    Embedded,
+    /// Redis (shared by several instances).
+    Redis,
+    /// PostgreSQL (shared by several instances).
+    Postgres,
+}
+
+/// `bearer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BearerSection {
+    /// The `iss` of minted bearers.
+    #[serde(default = "default_bearer_issuer")]
+    pub(crate) issuer: String,
+    /// File with one `<kid> <base64url secret>` per line; the first signs. Generated (0600) on
+    /// first start when missing.
+    #[serde(default)]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Inline secrets (tests): the first signs.
+    #[serde(default)]
+    pub(crate) secrets: Vec<InlineSecret>,
+}
+
+impl Default for BearerSection {
+    fn default() -> Self {
+        BearerSection {
+            issuer: default_bearer_issuer(),
+            secret_file: None,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+fn default_bearer_issuer() -> String {
+    "jwt-exchange".to_owned()
+}
+
+/// One inline bearer secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InlineSecret {
+    pub(crate) kid: String,
+    /// base64url (no padding) of at least 32 bytes.
+    pub(crate) secret: String,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) file: FileConfig,
+    pub(crate) policies: PolicyConfig,
+}
+
+/// Reads, parses and validates `path`.
+pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let parse_err = |key: String, message: String| LoadError::Parse {
+        path: path.to_owned(),
+        key,
+        message,
+    };
+    let file: FileConfig = match ext.as_deref() {
+        Some("yaml" | "yml") => {
+            let de = serde_norway::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| parse_err(key_of(e.path()), e.inner().to_string()))?
+        }
+        Some("toml") => {
+            let de = toml::Deserializer::parse(&text)
+                .map_err(|e| parse_err(String::from("(file)"), e.to_string()))?;
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| parse_err(key_of(e.path()), e.inner().to_string()))?
+        }
+        _ => {
+            return Err(LoadError::Format {
+                path: path.to_owned(),
+            })
+        }
+    };
+    let invalid = |source: ConfigError| LoadError::Invalid {
+        path: path.to_owned(),
+        source,
+    };
+    file.auth
+        .providers
+        .jwt
+        .validate()
+        .map_err(|e| invalid(e.under("auth.providers.jwt")))?;
+    let mut policies = PolicyConfig::default();
+    policies.groups.clone_from(&file.auth.groups);
+    policies.policies.clone_from(&file.auth.policies);
+    policies.validate().map_err(|e| invalid(e.under("auth")))?;
+    if let Some(addr) = &file.listen_address {
+        addr.parse::<std::net::SocketAddr>().map_err(|e| {
+            invalid(ConfigError::new(
+                "listen_address",
+                format!("not an address: {e}"),
+            ))
+        })?;
+    }
+    validate_store(&file.session_store).map_err(|e| invalid(e.under("session_store")))?;
+    for (i, s) in file.bearer.secrets.iter().enumerate() {
+        decode_secret(&s.secret)
+            .map_err(|m| invalid(ConfigError::new(format!("bearer.secrets[{i}].secret"), m)))?;
+    }
+    if file.bearer.issuer.is_empty() {
+        return Err(invalid(ConfigError::new(
+            "bearer.issuer",
+            "must not be empty",
+        )));
+    }
+    Ok(Loaded {
+        path: path.to_owned(),
+        file,
+        policies,
+    })
+}
+
+fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
+    match s.kind {
+        StoreKind::Redis | StoreKind::Postgres if s.url.is_none() => Err(ConfigError::new(
+            "url",
+            "required for redis and postgres stores",
+        )),
+        StoreKind::Memory | StoreKind::Embedded if s.url.is_some() => Err(ConfigError::new(
+            "url",
+            "only redis and postgres stores take a url",
+        )),
+        StoreKind::Memory | StoreKind::Redis | StoreKind::Postgres if s.path.is_some() => Err(
+            ConfigError::new("path", "only the embedded store takes a path"),
+        ),
+        StoreKind::Memory | StoreKind::Embedded if s.namespace.is_some() => Err(ConfigError::new(
+            "namespace",
+            "only redis (key prefix) and postgres (schema) stores take a namespace",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn key_of(path: &serde_path_to_error::Path) -> String {
+    let s = path.to_string();
+    if s == "." {
+        "(top level)".to_owned()
+    } else {
+        s
+    }
+}
+
+fn decode_secret(s: &str) -> Result<BearerSecret, String> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(s.trim())
+        .map_err(|_| "not unpadded base64url".to_owned())?;
+    let n = bytes.len();
+    BearerSecret::from_bytes(bytes)
+        .map_err(|_| format!("decodes to {n} bytes; at least 32 are required"))
+}
+
+impl Loaded {
+    /// The bearer keys: inline secrets, else the secret file (generated with mode 0600 when
+    /// missing).
+    pub(crate) fn bearer_keys(&self) -> Result<BearerKeys, LoadError> {
+        let b = &self.file.bearer;
+        let mut pairs: Vec<(String, BearerSecret)> = Vec::new();
+        if b.secrets.is_empty() {
+            let file = b
+                .secret_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("jwt-exchange-bearer.secret"));
+            let file = if file.is_relative() {
+                self.path.parent().unwrap_or(Path::new(".")).join(file)
+            } else {
+                file
+            };
+            let err = |message: String| LoadError::Secret {
+                path: self.path.clone(),
+                file: file.clone(),
+                message,
+            };
+            if !file.exists() {
+                generate_secret_file(&file).map_err(|e| err(e.to_string()))?;
+                tracing::warn!(file = %file.display(), "bearer secret file was missing: generated a new signing secret (mode 0600)");
+            }
+            let text = std::fs::read_to_string(&file).map_err(|e| err(e.to_string()))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (kid, secret) = line
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| err(format!("line {}: expected `<kid> <secret>`", n + 1)))?;
+                let secret =
+                    decode_secret(secret).map_err(|m| err(format!("line {}: {m}", n + 1)))?;
+                pairs.push((kid.to_owned(), secret));
+            }
+            if pairs.is_empty() {
+                return Err(err("no secret in the file".into()));
+            }
+        } else {
+            for s in &b.secrets {
+                let secret = decode_secret(&s.secret).map_err(|m| LoadError::Invalid {
+                    path: self.path.clone(),
+                    source: ConfigError::new("bearer.secrets", m),
+                })?;
+                pairs.push((s.kid.clone(), secret));
+            }
+        }
+        let mut it = pairs.into_iter();
+        let (kid, secret) = it.next().expect("at least one secret");
+        let mut keys = BearerKeys::new(b.issuer.clone(), kid, secret);
+        for (kid, secret) in it {
+            keys = keys.with_verification_key(kid, secret);
+        }
+        Ok(keys)
+    }
+
+    /// The embedded store's file: `session_store.path`, relative to the configuration file's
+    /// directory; default `jwt-exchange-sessions.redb` there.
+    pub(crate) fn embedded_store_path(&self) -> PathBuf {
+        let p = self
+            .file
+            .session_store
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("jwt-exchange-sessions.redb"));
+        if p.is_relative() {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        } else {
+            p
+        }
+    }
+
+    /// The listen address (`--listen` wins over the file).
+    pub(crate) fn listen_address(&self, flag: Option<&str>) -> String {
+        flag.map(str::to_owned)
+            .or_else(|| self.file.listen_address.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned())
+    }
+}
+
+/// Writes a new secret file: one line `<kid> <base64url of 32 random bytes>`, mode 0600.
+pub(crate) fn generate_secret_file(path: &Path) -> Result<(), jwt_exchange::client::ClientError> {
+    use jwt_exchange::Clock as _;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random number generator failed");
+    let kid = format!("k{}", jwt_exchange::SystemClock.unix_seconds());
+    let line = format!(
+        "# jwt-exchange bearer secrets: `<kid> <base64url secret>` per line; the first signs.\n{kid} {}\n",
+        URL_SAFE_NO_PAD.encode(bytes)
+    );
+    jwt_exchange::client::write_secret_file(path, &line)
+}

@@ -1,0 +1,283 @@
+//! `jwt-exchange serve` over a real socket, with a loopback JWKS server.
+
+use std::time::{Duration, Instant};
+
+use jwt_exchange::Algorithm;
+use jwt_exchange_testkit::{jwks, Behavior, JwksServer, TestKey};
+use serde_json::{json, Value};
+
+use crate::common::{config_yaml, run, ServerProcess, TempDir};
+
+const ISS: &str = "https://idp.e2e.test/";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims(oid: &str, roles: &[&str]) -> Value {
+    let n = now();
+    json!({"iss": ISS, "aud": "api://lakefs", "oid": oid, "roles": roles, "iat": n, "nbf": n, "exp": n + 3600})
+}
+
+async fn login(base: &str, token: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/auth/jwt/login"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_whoami_forward_auth_revoke_and_metrics() {
+    let key = TestKey::generate(Algorithm::RS256, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    let dir = TempDir::new("serve");
+    let cfg = dir.write("config.yaml", &config_yaml(ISS, &idp.jwks_url(), "", ""));
+    let mut server = ServerProcess::start(&cfg, dir.path()).await;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+
+    let token = key.mint(&claims("svc-1", &["readers"]));
+    let (status, body) = login(&base, &token).await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = body["token"].as_str().unwrap().to_owned();
+    assert!(body["token_expiration"].as_i64().unwrap() > now());
+
+    let who: Value = http
+        .get(format!("{base}/auth/session"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["subject"], format!("jwt:{ISS}:svc-1"));
+
+    let allowed = http
+        .get(format!(
+            "{base}/auth/check?action=fs:ReadObject&resource=repo/x"
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert_eq!(
+        allowed.headers()["x-auth-subject"],
+        format!("jwt:{ISS}:svc-1").as_str()
+    );
+    let denied = http
+        .get(format!(
+            "{base}/auth/check?action=fs:DeleteObject&resource=repo/x"
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+
+    // A forged token: 401.
+    let forger = TestKey::generate(Algorithm::RS256, "k1");
+    assert_eq!(
+        login(&base, &forger.mint(&claims("svc-1", &["readers"])))
+            .await
+            .0,
+        401
+    );
+
+    // Revoke and the bearer is refused at once.
+    let r = http
+        .delete(format!("{base}/auth/session"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = http
+        .get(format!("{base}/auth/session"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("jwtx_logins_total{outcome=\"success\",check=\"\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jwtx_logins_total{outcome=\"failure\",check=\"signature\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "jwtx_jwks_fetches_total{{issuer=\"{ISS}\",result=\"success\"}}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jwtx_authorization_decisions_total{decision=\"allow\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jwtx_authorization_decisions_total{decision=\"no_match\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jwtx_sessions_revoked_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("jwtx_active_sessions 0"), "{metrics}");
+
+    // Graceful shutdown on SIGTERM, and no token in the (TRACE-level) log.
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let log = server.log_text();
+    assert!(
+        log.contains("jwt_exchange::audit"),
+        "audit events are logged"
+    );
+    for secret in [&token, &bearer] {
+        for seg in secret.split('.') {
+            assert!(
+                !log.contains(seg),
+                "a token segment leaked into the server log"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn readyz_follows_the_keys_and_501_without_provider() {
+    let key = TestKey::generate(Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    idp.set_behavior(Behavior::Status(500));
+    let dir = TempDir::new("ready");
+    let cfg = dir.write("config.yaml", &config_yaml(ISS, &idp.jwks_url(), "", ""));
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let ready = || async {
+        reqwest::get(format!("{}/readyz", server.base))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 503, "keys not loaded yet");
+    idp.set_behavior(Behavior::Serve);
+    // The background refresh retries with back-off starting at the 1 s cool-down.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ready().await != 200 {
+        assert!(Instant::now() < deadline, "never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let dir = TempDir::new("noprov");
+    let cfg = dir.write(
+        "config.yaml",
+        "session_store:\n  type: memory\nbearer:\n  secrets:\n    - kid: k\n      secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
+    );
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    assert_eq!(login(&server.base, "a.b.c").await.0, 501);
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_key() {
+    let dir = TempDir::new("badcfg");
+    let cases = [
+        ("auth:\n  providers:\n    jwt:\n      issuer: i\n      jwks_url: https://i/k\n      audience: x\n", "auth.providers.jwt"),
+        ("auth:\n  providers:\n    jwt:\n      issuer: i\n      jwks_url: https://i/k\n      algorithms: [HS256]\n", "algorithms"),
+        ("auth:\n  providers:\n    jwt:\n      issuer: i\n      jwks_url: https://i/k\n      leeway: soon\n", "leeway"),
+        ("auth:\n  providers:\n    jwt:\n      issuer: i\n      jwks_url: http://idp.example/k\n", "auth.providers.jwt.jwks_url"),
+        ("listen_adress: 1\n", "listen_adress"),
+        ("session_store:\n  type: redis\n", "session_store.url"),
+        ("auth:\n  groups:\n    g: [Missing]\n", "auth.groups.g"),
+        ("bearer:\n  secrets:\n    - kid: k\n      secret: c2hvcnQ\n", "bearer.secrets[0].secret"),
+    ];
+    for (i, (yaml, key)) in cases.iter().enumerate() {
+        let cfg = dir.write(&format!("c{i}.yaml"), yaml);
+        let out = run(&["serve", "--config", cfg.to_str().unwrap()], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(
+            err.contains(key),
+            "case {i}: message should name `{key}`: {err}"
+        );
+        assert_eq!(
+            err.trim()
+                .lines()
+                .filter(|l| l.starts_with("error"))
+                .count(),
+            1,
+            "one clear message: {err}"
+        );
+    }
+    let toml = dir.write(
+        "c.toml",
+        "[auth.providers.jwt]\nissuer = \"i\"\njwks_url = \"https://i/k\"\nbogus = 1\n",
+    );
+    let out = run(&["serve", "--config", toml.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+    let txt = dir.write("c.txt", "");
+    assert_eq!(
+        run(&["serve", "--config", txt.to_str().unwrap()], None)
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_bearer_secret_file_is_generated_with_0600() {
+    let key = TestKey::generate(Algorithm::EdDSA, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    let dir = TempDir::new("secret");
+    let yaml = config_yaml(ISS, &idp.jwks_url(), "", "")
+        .replace("  secrets:\n    - kid: test-1\n      secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n", "  secret_file: bearer.secret\n");
+    let cfg = dir.write("config.yaml", &yaml);
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let secret = dir.path().join("bearer.secret");
+    assert!(secret.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(server.log_text().contains("generated a new signing secret"));
+    assert_eq!(
+        login(&server.base, &key.mint(&claims("a", &[]))).await.0,
+        200
+    );
+}
+
+#[test]
+fn demo_exits_zero() {
+    let out = run(&["demo"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("every step behaved as expected"));
+    assert!(stdout.contains("curl "));
+    assert!(!stdout.contains("eyJ"), "the demo prints no token");
+}

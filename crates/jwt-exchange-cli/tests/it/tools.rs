@@ -1,0 +1,299 @@
+//! `keygen`, `mint`, `inspect`, `verify`, `login` and `git-credential`.
+
+use std::time::{Duration, Instant};
+
+use jwt_exchange_testkit::JwksServer;
+use serde_json::Value;
+
+use crate::common::{config_yaml, run, ServerProcess, TempDir, BIN};
+
+const ISS: &str = "https://idp.tools.test/";
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// keygen → JWKS served → mint → verify (accepted), then a wrong audience (refused, explained).
+/// (Multi-threaded: the test blocks on child processes while the JWKS server answers them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keygen_mint_verify_round_trip() {
+    let dir = TempDir::new("tools");
+    let keys = dir.path().join("keys");
+    for (alg, kid) in [("RS256", "r1"), ("ES256", "e1"), ("EdDSA", "d1")] {
+        let out = run(
+            &[
+                "keygen",
+                "--alg",
+                alg,
+                "--kid",
+                kid,
+                "--out",
+                keys.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys.join("r1.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let set: Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
+    assert_eq!(
+        set["keys"].as_array().unwrap().len(),
+        3,
+        "keygen accumulates keys in jwks.json"
+    );
+    let idp = JwksServer::start(set).await;
+    let cfg = dir.write("config.yaml", &config_yaml(ISS, &idp.jwks_url(), "", ""));
+
+    for kid in ["r1", "e1", "d1"] {
+        let pem = keys.join(format!("{kid}.pem"));
+        let minted = run(
+            &[
+                "mint",
+                "--key",
+                pem.to_str().unwrap(),
+                "--kid",
+                kid,
+                "--iss",
+                ISS,
+                "--aud",
+                "api://lakefs",
+                "--sub",
+                "svc",
+                "--claim",
+                "oid=svc-oid",
+                "--claim",
+                r#"roles=["readers","x"]"#,
+                "--exp",
+                "+10m",
+            ],
+            None,
+        );
+        assert!(
+            minted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&minted.stderr)
+        );
+        let token = stdout(&minted).trim().to_owned();
+        let verified = run(
+            &["verify", "--config", cfg.to_str().unwrap(), "-"],
+            Some(&token),
+        );
+        let text = stdout(&verified);
+        assert!(
+            verified.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert!(text.contains("ACCEPTED"), "{text}");
+        assert!(text.contains(&format!("jwt:{ISS}:svc-oid")), "{text}");
+        assert!(text.contains("ReadAll"), "{text}");
+    }
+
+    let pem = keys.join("r1.pem");
+    let wrong_aud = run(
+        &[
+            "mint",
+            "--key",
+            pem.to_str().unwrap(),
+            "--kid",
+            "r1",
+            "--iss",
+            ISS,
+            "--aud",
+            "api://other",
+            "--sub",
+            "svc",
+            "--claim",
+            "oid=o",
+        ],
+        None,
+    );
+    let token = stdout(&wrong_aud).trim().to_owned();
+    let verified = run(&["verify", "--config", cfg.to_str().unwrap(), &token], None);
+    assert_eq!(verified.status.code(), Some(1));
+    let text = stdout(&verified);
+    assert!(
+        text.contains("REFUSED") && text.contains("failed check: aud"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_marks_unverified_and_hides_the_signature() {
+    let dir = TempDir::new("inspect");
+    let keys = dir.path().join("k");
+    assert!(run(
+        &[
+            "keygen",
+            "--alg",
+            "ES256",
+            "--kid",
+            "k",
+            "--out",
+            keys.to_str().unwrap()
+        ],
+        None
+    )
+    .status
+    .success());
+    let pem = keys.join("k.pem");
+    let token = stdout(&run(
+        &[
+            "mint",
+            "--key",
+            pem.to_str().unwrap(),
+            "--kid",
+            "k",
+            "--iss",
+            ISS,
+            "--sub",
+            "me",
+            "--exp",
+            "+2h",
+        ],
+        None,
+    ))
+    .trim()
+    .to_owned();
+    let out = run(&["inspect"], Some(&token));
+    let text = stdout(&out);
+    assert!(out.status.success());
+    assert!(text.starts_with("UNVERIFIED"), "{text}");
+    assert!(
+        text.contains("\"iss\": \"https://idp.tools.test/\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("exp: ") && text.contains("in 1h 59m") || text.contains("in 2h"),
+        "{text}"
+    );
+    let sig = token.rsplit('.').next().unwrap();
+    assert!(!text.contains(sig), "the signature is not printed");
+    let bad = run(&["inspect", "a.b"], None);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn git_credential_helper_prints_the_bearer_as_password() {
+    let dir = TempDir::new("gitcred");
+    let f = dir.write("bearer", "b1.b2.b3\n");
+    let out = run(
+        &[
+            "git-credential",
+            "--bearer-file",
+            f.to_str().unwrap(),
+            "get",
+        ],
+        Some("protocol=https\nhost=lakefs.example.com\n\n"),
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "username=_jwt\npassword=b1.b2.b3\n");
+    let out = run(
+        &[
+            "git-credential",
+            "--bearer-file",
+            f.to_str().unwrap(),
+            "store",
+        ],
+        Some("x=y\n"),
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+}
+
+/// `login --watch` keeps a bearer file fresh against a 3-second session TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_watch_refreshes_before_expiry() {
+    let key = jwt_exchange_testkit::TestKey::generate(jwt_exchange::Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwt_exchange_testkit::jwks(&[&key])).await;
+    let dir = TempDir::new("watch");
+    let cfg = dir.write(
+        "config.yaml",
+        &config_yaml(ISS, &idp.jwks_url(), "      session_max_ttl: 3s", ""),
+    );
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = key.mint(&serde_json::json!({"iss": ISS, "aud": "api://lakefs", "oid": "w", "iat": n, "exp": n + 600}));
+    let token_file = dir.write("token", &token);
+    let out = dir.path().join("bearer");
+
+    // One-shot first.
+    let once = run(
+        &[
+            "login",
+            "--url",
+            &server.base,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert_eq!(stdout(&once).trim().split('.').count(), 3);
+
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "login",
+            "--url",
+            &server.base,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--watch",
+            "--refresh-before",
+            "2s",
+            "--poll-interval",
+            "100ms",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Ok(b) = std::fs::read_to_string(&out) {
+            seen.insert(b);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.len() >= 3,
+        "bearer refreshed at least twice, saw {}",
+        seen.len()
+    );
+    // The latest bearer works.
+    let latest = std::fs::read_to_string(&out).unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/auth/session", server.base))
+        .bearer_auth(latest.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

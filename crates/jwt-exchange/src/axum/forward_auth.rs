@@ -1,0 +1,479 @@
+//! `GET /auth/check`: forward authentication for gateways (nginx `auth_request`, Traefik
+//! ForwardAuth, APISIX `forward-auth`, Envoy `ext_authz` in HTTP mode).
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::extract::authorize;
+use super::params::Params;
+use super::{HttpConfig, Rejection};
+use crate::{ConfigError, Exchange, Principal};
+
+/// Response header: the caller's subject (`jwt:<issuer>:<identity>`), [encoded](encode_header).
+pub const X_AUTH_SUBJECT: &str = "x-auth-subject";
+/// Response header: the caller's session id.
+pub const X_AUTH_SESSION_ID: &str = "x-auth-session-id";
+/// Response header: the caller's groups, each [encoded](encode_header), joined by `,`.
+pub const X_AUTH_GROUPS: &str = "x-auth-groups";
+
+const UNMAPPABLE: &str = "The forwarded request cannot be mapped to an action and a resource.";
+const MISSING: &str = "`action` and `resource` are required, as query parameters or through \
+X-Forwarded-Method, X-Forwarded-Uri and X-Forwarded-Host.";
+
+/// How `GET /auth/check` derives the action and the resource when the `action` / `resource`
+/// query parameters are absent: from the gateway's `X-Forwarded-*` headers, through two
+/// templates.
+///
+/// Placeholders:
+///
+/// | placeholder | value | when the header is missing or unusable |
+/// |---|---|---|
+/// | `{method}` | `X-Forwarded-Method`, upper-cased (letters only) | `400` |
+/// | `{path}` | the path of `X-Forwarded-Uri` (a path or an absolute URI), query and fragment dropped, percent-decoded | `400` |
+/// | `{host}` | `X-Forwarded-Host`, lower-cased | `400` |
+///
+/// A decoded path must start with `/` and may not contain `.` or `..` segments, backslashes,
+/// control characters or invalid UTF-8: such requests are refused (`400`) rather than guessing
+/// how the upstream would normalise them. Decoding means `/%61dmin` is checked as `/admin`, so
+/// a percent-encoded path cannot slip past a deny statement.
+///
+/// Each of `action` and `resource` falls back independently: `?action=fs:ReadObject` with
+/// `X-Forwarded-Uri` gives the resource from the template.
+///
+/// Serde: `{"action": "...", "resource": "..."}`, both optional, unknown keys refused;
+/// templates are checked when parsed (unknown placeholders and stray braces are errors).
+///
+/// ```
+/// use jwt_exchange::axum::ForwardAuthConfig;
+///
+/// let d = ForwardAuthConfig::default();
+/// assert_eq!(d.action.as_str(), "http:{method}");
+/// assert_eq!(d.resource.as_str(), "{path}");
+///
+/// let c: ForwardAuthConfig = serde_json::from_str(r#"{"resource": "{host}{path}"}"#).unwrap();
+/// assert_eq!(c.action.as_str(), "http:{method}");
+/// assert!(serde_json::from_str::<ForwardAuthConfig>(r#"{"resource": "{query}"}"#).is_err());
+/// assert!(serde_json::from_str::<ForwardAuthConfig>(r#"{"extra": "x"}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ForwardAuthConfig {
+    /// The action template. Defaults to `http:{method}`.
+    #[serde(default = "default_action")]
+    pub action: Template,
+    /// The resource template. Defaults to `{path}`.
+    #[serde(default = "default_resource")]
+    pub resource: Template,
+}
+
+impl Default for ForwardAuthConfig {
+    fn default() -> Self {
+        ForwardAuthConfig {
+            action: default_action(),
+            resource: default_resource(),
+        }
+    }
+}
+
+impl ForwardAuthConfig {
+    /// A mapping from two templates.
+    ///
+    /// ```
+    /// use jwt_exchange::axum::ForwardAuthConfig;
+    /// let c = ForwardAuthConfig::new("api:{method}", "{host}{path}").unwrap();
+    /// assert_eq!(c.resource.as_str(), "{host}{path}");
+    /// assert!(ForwardAuthConfig::new("api:{verb}", "{path}").is_err());
+    /// ```
+    pub fn new(action: &str, resource: &str) -> Result<Self, ConfigError> {
+        let parse =
+            |key: &str, t: &str| Template::new(t).map_err(|e| ConfigError::new(key, e.reason()));
+        Ok(ForwardAuthConfig {
+            action: parse("action", action)?,
+            resource: parse("resource", resource)?,
+        })
+    }
+}
+
+fn default_action() -> Template {
+    Template::new("http:{method}").expect("a valid template")
+}
+
+fn default_resource() -> Template {
+    Template::new("{path}").expect("a valid template")
+}
+
+/// A checked template of literal text and `{method}`, `{path}`, `{host}` placeholders.
+///
+/// Write a literal brace as `{{` or `}}`.
+///
+/// ```
+/// use jwt_exchange::axum::Template;
+/// assert!("http:{method}".parse::<Template>().is_ok());
+/// assert!("{{literal}}".parse::<Template>().is_ok());
+/// assert!("{nope}".parse::<Template>().is_err());
+/// assert!("{path".parse::<Template>().is_err());
+/// assert!("a}b".parse::<Template>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Method,
+    Path,
+    Host,
+}
+
+impl Template {
+    /// Parses and checks a template.
+    pub fn new(s: &str) -> Result<Self, ConfigError> {
+        let err = |reason: &str| ConfigError::new("template", reason.to_owned());
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '}' => return Err(err("unmatched `}` (write `}}` for a literal brace)")),
+                '{' => {
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    let part = match name.as_str() {
+                        "method" if closed => Part::Method,
+                        "path" if closed => Part::Path,
+                        "host" if closed => Part::Host,
+                        _ => return Err(err(
+                            "unknown or unterminated placeholder; use {method}, {path} or {host}",
+                        )),
+                    };
+                    if !lit.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut lit)));
+                    }
+                    parts.push(part);
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Literal(lit));
+        }
+        if parts.is_empty() {
+            return Err(err("empty template"));
+        }
+        Ok(Template {
+            source: s.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Fills the template from the forwarded request's headers.
+    fn render(&self, headers: &HeaderMap) -> Result<String, Rejection> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Literal(l) => out.push_str(l),
+                Part::Method => out.push_str(&forwarded_method(headers)?),
+                Part::Path => out.push_str(&forwarded_path(headers)?),
+                Part::Host => out.push_str(&forwarded_host(headers)?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Template({:?})", self.as_str())
+    }
+}
+
+impl FromStr for Template {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Template::new(s)
+    }
+}
+
+impl Serialize for Template {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Template {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Template::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The single value of header `name`, if present exactly once and visible ASCII.
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, Rejection> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => v
+            .to_str()
+            .map_err(|_| Rejection::InvalidRequest(UNMAPPABLE)),
+        (None, _) => Err(Rejection::InvalidRequest(MISSING)),
+        _ => Err(Rejection::InvalidRequest(UNMAPPABLE)),
+    }
+}
+
+fn forwarded_method(headers: &HeaderMap) -> Result<String, Rejection> {
+    let m = single(headers, "x-forwarded-method")?.trim();
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(Rejection::InvalidRequest(UNMAPPABLE));
+    }
+    Ok(m.to_ascii_uppercase())
+}
+
+fn forwarded_host(headers: &HeaderMap) -> Result<String, Rejection> {
+    let h = single(headers, "x-forwarded-host")?.trim();
+    if h.is_empty()
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+    {
+        return Err(Rejection::InvalidRequest(UNMAPPABLE));
+    }
+    Ok(h.to_ascii_lowercase())
+}
+
+fn forwarded_path(headers: &HeaderMap) -> Result<String, Rejection> {
+    let raw = single(headers, "x-forwarded-uri")?.trim();
+    let uri: Uri = raw
+        .parse()
+        .map_err(|_| Rejection::InvalidRequest(UNMAPPABLE))?;
+    if uri.scheme().is_none() && !raw.starts_with('/') {
+        return Err(Rejection::InvalidRequest(UNMAPPABLE));
+    }
+    let path = percent_decode(uri.path()).ok_or(Rejection::InvalidRequest(UNMAPPABLE))?;
+    let ambiguous = !path.starts_with('/')
+        || path.contains('\\')
+        || path.chars().any(char::is_control)
+        || path.split('/').any(|seg| seg == "." || seg == "..");
+    if ambiguous {
+        return Err(Rejection::InvalidRequest(UNMAPPABLE));
+    }
+    Ok(path)
+}
+
+/// Percent-decodes `s`; `None` for a malformed escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Makes any string safe as a header value: bytes outside visible ASCII (controls, space,
+/// non-ASCII UTF-8), `%` and `,` become `%XX`. Everything else passes unchanged, so typical
+/// group names (`lakefs-data-engineers`, `read:data`, GUIDs) arrive as they are.
+///
+/// ```
+/// use jwt_exchange::axum::encode_header;
+/// assert_eq!(encode_header("read:data"), "read:data");
+/// assert_eq!(encode_header("Data Engineers, EU"), "Data%20Engineers%2C%20EU");
+/// assert_eq!(encode_header("bell\u{7}é"), "bell%07%C3%A9");
+/// ```
+pub fn encode_header(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b'%' && b != b',' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// `GET /auth/check`.
+pub(crate) async fn check(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let cfg = HttpConfig::of_request(&req);
+    let query = Params::query(req.uri().query())?;
+    let action = match query.get("action") {
+        Some(a) => a.to_owned(),
+        None => cfg.forward_auth.action.render(req.headers())?,
+    };
+    let resource = match query.get("resource") {
+        Some(r) => r.to_owned(),
+        None => cfg.forward_auth.resource.render(req.headers())?,
+    };
+    let retry_after = cfg.retry_after;
+    authorize(&exchange, &principal, &action, &resource, retry_after).await?;
+
+    let groups: Vec<String> = principal.groups.iter().map(|g| encode_header(g)).collect();
+    let mut res = super::handlers::no_content();
+    let h = res.headers_mut();
+    for (name, value) in [
+        (X_AUTH_SUBJECT, encode_header(&principal.subject)),
+        (X_AUTH_SESSION_ID, principal.session_id.as_str().to_owned()),
+        (X_AUTH_GROUPS, groups.join(",")),
+    ] {
+        // Every value is visible ASCII by construction; `from_str` cannot fail, but a failure
+        // would drop the header rather than panic.
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn templates_parse_and_print() {
+        for t in [
+            "http:{method}",
+            "{path}",
+            "{host}{path}",
+            "x{{y}}z:{method}",
+        ] {
+            assert_eq!(Template::new(t).expect(t).as_str(), t);
+        }
+        for bad in ["", "{", "}", "{path", "{}", "{Method}", "a}b", "{path}}"] {
+            assert!(Template::new(bad).is_err(), "{bad}");
+        }
+        let e = ForwardAuthConfig::new("{x}", "{path}").unwrap_err();
+        assert_eq!(e.key(), "action");
+    }
+
+    #[test]
+    fn rendering_from_forwarded_headers() {
+        let cfg = ForwardAuthConfig::new("api:{method}", "{host}{path}").expect("cfg");
+        let h = headers(&[
+            ("x-forwarded-method", "get"),
+            ("x-forwarded-uri", "/a/%62/c?x=1#f"),
+            ("x-forwarded-host", "Example.COM:8443"),
+        ]);
+        assert_eq!(cfg.action.render(&h).expect("action"), "api:GET");
+        assert_eq!(
+            cfg.resource.render(&h).expect("resource"),
+            "example.com:8443/a/b/c"
+        );
+        let abs = headers(&[("x-forwarded-uri", "https://h.example/x/y?q")]);
+        assert_eq!(
+            Template::new("{path}").unwrap().render(&abs).unwrap(),
+            "/x/y"
+        );
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        let t = Template::new("{path}").expect("t");
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a/%2E/b",
+            "/..",
+            "/a%5cb",
+            "/a%00b",
+            "/a%0ab",
+            "/%ff",
+            "/%zz",
+            "/%2",
+            "/%+1",
+            "relative/path",
+            "*",
+        ] {
+            let h = headers(&[("x-forwarded-uri", bad)]);
+            assert_eq!(
+                t.render(&h),
+                Err(Rejection::InvalidRequest(UNMAPPABLE)),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            t.render(&HeaderMap::new()),
+            Err(Rejection::InvalidRequest(MISSING))
+        );
+        let two = headers(&[("x-forwarded-uri", "/a"), ("x-forwarded-uri", "/b")]);
+        assert!(t.render(&two).is_err());
+        for ok in ["/", "/a/b.c/..d/...", "/a%20b"] {
+            let h = headers(&[("x-forwarded-uri", ok)]);
+            assert!(t.render(&h).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn methods_and_hosts_are_checked() {
+        let m = Template::new("{method}").expect("t");
+        assert!(m
+            .render(&headers(&[("x-forwarded-method", "G3T")]))
+            .is_err());
+        assert!(m.render(&headers(&[("x-forwarded-method", "")])).is_err());
+        let h = Template::new("{host}").expect("t");
+        assert!(h.render(&headers(&[("x-forwarded-host", "a b")])).is_err());
+        assert!(h.render(&headers(&[("x-forwarded-host", "a/b")])).is_err());
+    }
+
+    #[test]
+    fn header_encoding_is_always_a_valid_value() {
+        for s in ["", "a,b", "%", "\u{0}\u{7f}\r\n", "ü 👩‍💻", "\t x "] {
+            let e = encode_header(s);
+            assert!(HeaderValue::from_str(&e).is_ok(), "{s:?} -> {e}");
+            assert!(!e.contains(','), "{e}");
+        }
+        assert_eq!(encode_header("100%"), "100%25");
+    }
+}

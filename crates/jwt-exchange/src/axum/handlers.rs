@@ -1,0 +1,248 @@
+//! The login and session endpoints: `POST /auth/jwt/login`, `GET`/`DELETE /auth/session`,
+//! `GET`/`DELETE /auth/sessions`, `DELETE /auth/sessions/{id}`.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::extract::authorize;
+use super::params::{self, Params};
+use super::{HttpConfig, Rejection};
+use crate::session::{Session, SessionId};
+use crate::{Exchange, ExchangeError, Principal};
+
+/// Action needed to list another subject's sessions (resource: that subject).
+pub const LIST_SESSIONS: &str = "auth:ListSessions";
+/// Action needed to revoke sessions (resource: the sessions' subject).
+pub const DELETE_SESSION: &str = "auth:DeleteSession";
+
+/// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`: every answer of these
+/// endpoints carries a credential or names a session.
+pub(crate) fn no_store<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// An empty answer with `Cache-Control: no-store` and `Pragma: no-cache`.
+pub(crate) fn no_store_empty(status: StatusCode) -> Response {
+    let mut res = status.into_response();
+    let h = res.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// `204 No Content`.
+pub(crate) fn no_content() -> Response {
+    no_store_empty(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    token: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse<'a> {
+    token: &'a str,
+    token_expiration: i64,
+}
+
+const LOGIN_BODY: &str = "The request body must be a JSON object with a string `token`.";
+
+/// `POST /auth/jwt/login`.
+pub(crate) async fn login(State(exchange): State<Exchange>, req: Request) -> Response {
+    if exchange.verifier().is_empty() {
+        return Rejection::NotConfigured.into_response();
+    }
+    let retry_after = HttpConfig::of_request(&req).retry_after;
+    let body: LoginRequest = match params::json(req, LOGIN_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    match exchange.login(&body.token).await {
+        Ok(login) => no_store(
+            StatusCode::OK,
+            &LoginResponse {
+                token: login.token.as_str(),
+                token_expiration: login.token_expiration,
+            },
+        ),
+        Err(e) => {
+            Rejection::from_exchange(&e, retry_after, Rejection::InvalidToken).into_response()
+        }
+    }
+}
+
+/// The who-am-I answer.
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    subject: &'a str,
+    principal_type: &'a str,
+    session_id: &'a str,
+    identity: &'a str,
+    issuer: &'a str,
+    groups: &'a [String],
+    policies: &'a [String],
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl<'a> From<&'a Principal> for WhoAmI<'a> {
+    fn from(p: &'a Principal) -> Self {
+        WhoAmI {
+            subject: &p.subject,
+            principal_type: &p.principal_type,
+            session_id: p.session_id.as_str(),
+            identity: &p.identity,
+            issuer: &p.issuer,
+            groups: &p.groups,
+            policies: &p.policies,
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+        }
+    }
+}
+
+/// `GET /auth/session`.
+pub(crate) async fn who_am_i(principal: Principal) -> Response {
+    no_store(StatusCode::OK, &WhoAmI::from(&principal))
+}
+
+/// `DELETE /auth/session`: logout.
+pub(crate) async fn logout(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let retry_after = HttpConfig::of_request(&req).retry_after;
+    exchange
+        .revoke(&principal.session_id)
+        .await
+        .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::InvalidCredentials))?;
+    Ok(no_content())
+}
+
+/// One session in a listing.
+#[derive(Serialize)]
+struct SessionInfo<'a> {
+    session_id: &'a str,
+    subject: &'a str,
+    identity: &'a str,
+    issuer: &'a str,
+    groups: &'a [String],
+    policies: &'a [String],
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl<'a> From<&'a Session> for SessionInfo<'a> {
+    fn from(s: &'a Session) -> Self {
+        SessionInfo {
+            session_id: s.id.as_str(),
+            subject: &s.subject,
+            identity: &s.identity,
+            issuer: &s.issuer,
+            groups: &s.groups,
+            policies: &s.policies,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SessionList<'a> {
+    sessions: Vec<SessionInfo<'a>>,
+}
+
+/// The `subject` query parameter of the admin endpoints.
+fn subject(uri: &Uri) -> Result<String, Rejection> {
+    Params::query(uri.query())?
+        .require("subject", "`subject` is required.")
+        .map(str::to_owned)
+}
+
+/// `GET /auth/sessions?subject=…` — needs `auth:ListSessions` on the subject.
+pub(crate) async fn list_sessions(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let retry_after = HttpConfig::of_request(&req).retry_after;
+    let subject = subject(req.uri())?;
+    authorize(&exchange, &principal, LIST_SESSIONS, &subject, retry_after).await?;
+    let sessions = exchange
+        .sessions_for(&subject)
+        .await
+        .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::Internal))?;
+    Ok(no_store(
+        StatusCode::OK,
+        &SessionList {
+            sessions: sessions.iter().map(SessionInfo::from).collect(),
+        },
+    ))
+}
+
+/// `DELETE /auth/sessions?subject=…` — needs `auth:DeleteSession` on the subject.
+pub(crate) async fn delete_subject(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let retry_after = HttpConfig::of_request(&req).retry_after;
+    let subject = subject(req.uri())?;
+    authorize(&exchange, &principal, DELETE_SESSION, &subject, retry_after).await?;
+    exchange
+        .revoke_subject(&subject)
+        .await
+        .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::Internal))?;
+    Ok(no_content())
+}
+
+/// `DELETE /auth/sessions/{id}` — needs `auth:DeleteSession` on the session's subject.
+///
+/// An id that is not a session id, or names no live session, is checked against `*`: `204`
+/// for a caller who may delete any session, `403` for everyone else. A caller allowed on some
+/// subjects only therefore cannot tell "another subject's session" from "no such session".
+pub(crate) async fn delete_session(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    id: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let retry_after = HttpConfig::of_request(&req).retry_after;
+    // An undecodable path segment is just another unknown id (never echoed).
+    let id = id.ok().and_then(|Path(id)| SessionId::parse(&id).ok());
+    let session = match id {
+        Some(id) => exchange.store().get(&id).await.map_err(|e| {
+            Rejection::from_exchange(&ExchangeError::Store(e), retry_after, Rejection::Internal)
+        })?,
+        None => None,
+    };
+    match session {
+        Some(s) => {
+            authorize(
+                &exchange,
+                &principal,
+                DELETE_SESSION,
+                &s.subject,
+                retry_after,
+            )
+            .await?;
+            exchange
+                .revoke(&s.id)
+                .await
+                .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::Internal))?;
+        }
+        None => authorize(&exchange, &principal, DELETE_SESSION, "*", retry_after).await?,
+    }
+    Ok(no_content())
+}

@@ -1,0 +1,153 @@
+//! Request bodies and parameters: JSON and form bodies with a size cap and a content-type check,
+//! and query strings where every parameter may appear at most once.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Json, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::Rejection;
+
+/// The largest body `POST /auth/jwt/login` and the `/oauth2/*` endpoints read: 64 KiB.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Reads a JSON body into `T`, mapping every failure to a constant answer: a missing or
+/// non-JSON `Content-Type` is `415`, a body over the route's `DefaultBodyLimit` is `413`,
+/// anything else (syntax, wrong shape, duplicate fields) is `400` with `invalid`.
+pub(crate) async fn json<T: DeserializeOwned>(
+    req: Request,
+    invalid: &'static str,
+) -> Result<T, Rejection> {
+    match Json::<T>::from_request(req, &()).await {
+        Ok(Json(v)) => Ok(v),
+        Err(e) => Err(match e.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Rejection::UnsupportedMediaType,
+            StatusCode::PAYLOAD_TOO_LARGE => Rejection::PayloadTooLarge,
+            _ => Rejection::InvalidRequest(invalid),
+        }),
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body into name → value.
+///
+/// A parameter given twice is `400` (RFC 6749 §3.2: "parameters MUST NOT be included more than
+/// once"); an empty value counts as absent (§3.1). Wrong `Content-Type` is `415`, a body over
+/// the route's `DefaultBodyLimit` is `413`.
+pub(crate) async fn form(req: Request) -> Result<Params, Rejection> {
+    if !has_media_type(req.headers(), FORM) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    let body = Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::PayloadTooLarge
+        } else {
+            Rejection::InvalidRequest(
+                "The form body is not valid application/x-www-form-urlencoded.",
+            )
+        }
+    })?;
+    Params::parse(&body)
+}
+
+/// Whether `Content-Type` is `essence` (case-insensitive, parameters such as `charset` ignored).
+fn has_media_type(headers: &HeaderMap, essence: &str) -> bool {
+    let mut values = headers.get_all(CONTENT_TYPE).iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    v.to_str().is_ok_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(essence))
+    })
+}
+
+/// Form or query parameters, each present at most once, empty values dropped.
+#[derive(Default)]
+pub(crate) struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// Parses `a=1&b=2` (percent- and `+`-decoding). Repeated names are an error.
+    pub(crate) fn parse(input: &[u8]) -> Result<Self, Rejection> {
+        let mut map = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, v) in url::form_urlencoded::parse(input) {
+            if !seen.insert(k.clone().into_owned()) {
+                return Err(Rejection::InvalidRequest("A parameter is repeated."));
+            }
+            if !v.is_empty() {
+                map.insert(k.into_owned(), v.into_owned());
+            }
+        }
+        Ok(Params(map))
+    }
+
+    /// The parameters of a query string (none when there is no query).
+    pub(crate) fn query(query: Option<&str>) -> Result<Self, Rejection> {
+        query.map_or_else(|| Ok(Params::default()), |q| Params::parse(q.as_bytes()))
+    }
+
+    /// The value of `name`, if present and non-empty.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// The value of `name`, or `400` with `missing`.
+    pub(crate) fn require(&self, name: &str, missing: &'static str) -> Result<&str, Rejection> {
+        self.get(name).ok_or(Rejection::InvalidRequest(missing))
+    }
+
+    /// Whether `name` is present with a non-empty value.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn params_refuse_repeats_and_drop_empty_values() {
+        let p = Params::parse(b"a=1&b=&c=x+y%21").expect("parse");
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert!(!p.has("b"));
+        assert_eq!(p.get("c"), Some("x y!"));
+        assert!(Params::parse(b"a=1&a=1").is_err());
+        assert!(
+            Params::parse(b"a=&a=1").is_err(),
+            "an empty repeat is a repeat"
+        );
+        assert!(
+            Params::parse(b"a%3D=1&a%3d=2").is_err(),
+            "names compare decoded"
+        );
+        assert_eq!(
+            Params::query(None).expect("empty").require("x", "`x`"),
+            Err(Rejection::InvalidRequest("`x`"))
+        );
+    }
+
+    #[test]
+    fn media_type_essence() {
+        let mut h = HeaderMap::new();
+        assert!(!has_media_type(&h, FORM));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
+        );
+        assert!(has_media_type(&h, FORM));
+        h.append(CONTENT_TYPE, HeaderValue::from_static(FORM));
+        assert!(!has_media_type(&h, FORM), "two content types are ambiguous");
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!has_media_type(&h, FORM));
+    }
+}
