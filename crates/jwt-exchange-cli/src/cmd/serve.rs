@@ -26,10 +26,26 @@ pub(crate) struct Args {
     /// Listen address; overrides `listen_address` from the file (default 127.0.0.1:8000).
     #[arg(long)]
     listen: Option<String>,
+    /// Only check the configuration (nothing is connected, fetched or written), then exit:
+    /// 0 when it is valid, 2 otherwise.
+    #[arg(long)]
+    check: bool,
 }
 
 pub(crate) async fn run(a: Args) -> Result<(), Failure> {
     let loaded = crate::config::load(&a.config)?;
+    if a.check {
+        println!(
+            "{}: configuration OK ({} provider(s), {} group(s), {} polic(ies), {:?} session store, listening on {})",
+            a.config.display(),
+            loaded.file.auth.providers.jwt.0.len(),
+            loaded.policies.groups.len(),
+            loaded.policies.policies.len(),
+            loaded.file.session_store.kind,
+            loaded.listen_address(a.listen.as_deref()),
+        );
+        return Ok(());
+    }
     let addr = loaded.listen_address(a.listen.as_deref());
     let server = Server::build(&loaded).await?;
     let listener = tokio::net::TcpListener::bind(&addr)

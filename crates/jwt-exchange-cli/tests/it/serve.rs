@@ -281,3 +281,26 @@ fn demo_exits_zero() {
     assert!(stdout.contains("curl "));
     assert!(!stdout.contains("eyJ"), "the demo prints no token");
 }
+
+#[test]
+fn the_example_configurations_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = run(&["serve", "--config", path.to_str().unwrap(), "--check"], None);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+        seen += 1;
+    }
+    assert!(seen >= 3, "entra, auth0 and multi-tenant examples");
+    assert!(
+        !dir.join("jwt-exchange-bearer.secret").exists(),
+        "--check writes nothing"
+    );
+}
