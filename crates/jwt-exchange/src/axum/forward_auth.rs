@@ -1,5 +1,6 @@
 //! `GET /auth/check`: forward authentication for gateways (nginx `auth_request`, Traefik
-//! ForwardAuth, APISIX `forward-auth`, Envoy `ext_authz` in HTTP mode).
+//! ForwardAuth, APISIX `forward-auth`), and `ANY /auth/check/{*path}` for Envoy `ext_authz` in
+//! HTTP-service mode.
 
 use std::fmt;
 use std::str::FromStr;
@@ -350,9 +351,58 @@ pub(crate) async fn check(
     };
     let retry_after = cfg.retry_after;
     authorize(&exchange, &principal, &action, &resource, retry_after).await?;
+    Ok(allowed(super::handlers::no_content(), &principal))
+}
 
+/// The path prefix of the Envoy-style catch-all route.
+const CHECK_PREFIX: &str = "/auth/check";
+
+/// `ANY /auth/check/{*path}`: Envoy `ext_authz` in HTTP-service mode.
+///
+/// Envoy sends the checked request's own method, and `path_prefix` + its path and query, to the
+/// authorization service, and treats only `200` as allowed. Here the checked request *is* this
+/// request: its method fills `{method}`, the path after `/auth/check` fills `{path}`, its `Host`
+/// fills `{host}` (any `X-Forwarded-*` headers the client sent are ignored), and the query
+/// string belongs to the checked request, so `action` / `resource` parameters are not read.
+/// Allowed → `200` with the `X-Auth-*` headers; otherwise the same 401 / 403 / 503 answers as
+/// `GET /auth/check`.
+pub(crate) async fn check_envoy(
+    State(exchange): State<Exchange>,
+    principal: Principal,
+    req: Request,
+) -> Result<Response, Rejection> {
+    let cfg = HttpConfig::of_request(&req);
+    let raw = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let forwarded = raw
+        .strip_prefix(CHECK_PREFIX)
+        .filter(|rest| rest.starts_with('/'))
+        .ok_or(Rejection::InvalidRequest(UNMAPPABLE))?;
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("x-forwarded-method", req.method().as_str());
+    put("x-forwarded-uri", forwarded);
+    if let Some(host) = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        put("x-forwarded-host", host);
+    }
+    let action = cfg.forward_auth.action.render(&headers)?;
+    let resource = cfg.forward_auth.resource.render(&headers)?;
+    authorize(&exchange, &principal, &action, &resource, cfg.retry_after).await?;
+    let mut ok = super::handlers::no_content();
+    *ok.status_mut() = axum::http::StatusCode::OK;
+    Ok(allowed(ok, &principal))
+}
+
+/// Adds the `X-Auth-*` headers to an "allowed" answer.
+fn allowed(mut res: Response, principal: &Principal) -> Response {
     let groups: Vec<String> = principal.groups.iter().map(|g| encode_header(g)).collect();
-    let mut res = super::handlers::no_content();
     let h = res.headers_mut();
     for (name, value) in [
         (X_AUTH_SUBJECT, encode_header(&principal.subject)),
@@ -365,7 +415,7 @@ pub(crate) async fn check(
             h.insert(HeaderName::from_static(name), v);
         }
     }
-    Ok(res)
+    res
 }
 
 #[cfg(test)]

@@ -130,6 +130,32 @@ fn table() -> Vec<Route> {
             handlers::delete_session,
         ),
         route(Method::GET, "/auth/check", forward_auth::check),
+        // Envoy ext_authz (HTTP service): the checked request's own method and path.
+        route(
+            Method::GET,
+            "/auth/check/{*path}",
+            forward_auth::check_envoy,
+        ),
+        route(
+            Method::POST,
+            "/auth/check/{*path}",
+            forward_auth::check_envoy,
+        ),
+        route(
+            Method::PUT,
+            "/auth/check/{*path}",
+            forward_auth::check_envoy,
+        ),
+        route(
+            Method::PATCH,
+            "/auth/check/{*path}",
+            forward_auth::check_envoy,
+        ),
+        route(
+            Method::DELETE,
+            "/auth/check/{*path}",
+            forward_auth::check_envoy,
+        ),
         limited(route(Method::POST, "/oauth2/token", oauth::token)),
         limited(route(Method::POST, "/oauth2/revoke", oauth::revoke)),
         limited(route(Method::POST, "/oauth2/introspect", oauth::introspect)),
@@ -146,7 +172,18 @@ fn table() -> Vec<Route> {
 /// assert!(routes.contains(&(Method::DELETE, "/auth/sessions/{id}")));
 /// ```
 pub fn routes() -> Vec<(Method, &'static str)> {
-    table().into_iter().map(|r| (r.method, r.path)).collect()
+    table()
+        .into_iter()
+        .map(|r| (r.method, openapi_path(r.path)))
+        .collect()
+}
+
+/// The OpenAPI spelling of an axum path: the catch-all `{*path}` is written `{path}`.
+fn openapi_path(path: &'static str) -> &'static str {
+    match path {
+        "/auth/check/{*path}" => "/auth/check/{path}",
+        other => other,
+    }
 }
 
 /// The API router with default options ([`HttpConfig::default`]); see [`RouterBuilder`].

@@ -268,3 +268,109 @@ async fn a_policy_directory_outage_is_503_never_an_allow_or_a_deny() {
         assert_eq!(r.header("retry-after"), Some("5"));
     }
 }
+
+fn envoy_req(
+    method: Method,
+    uri: &str,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Request<Body> {
+    let mut b = req(method, uri, bearer);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn envoy_mode_checks_the_request_itself_and_answers_200() {
+    let api = Api::start().await;
+    let reader = api.login("alice", &["readers"]).await;
+    let r = api
+        .send(envoy_req(
+            Method::GET,
+            "/auth/check/public/a?x=1",
+            Some(&reader),
+            &[],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "Envoy treats only 200 as allowed");
+    assert_eq!(r.header("x-auth-subject"), Some(subject("alice").as_str()));
+    assert_eq!(r.header("x-auth-groups"), Some("readers"));
+    assert!(r.body.is_empty());
+
+    let cases: &[(Method, &str, &[(&str, &str)], StatusCode)] = &[
+        (
+            Method::POST,
+            "/auth/check/public/a",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::DELETE,
+            "/auth/check/public/a",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/auth/check/public/%73ecret/x",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/auth/check/private",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        // The client's own X-Forwarded-* headers and query parameters do not count.
+        (
+            Method::GET,
+            "/auth/check/private",
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/public/a"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/auth/check/private?action=http:GET&resource=/public/a",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/auth/check/public/../private",
+            &[],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/auth/check/public/%2e%2e/private",
+            &[],
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (method, uri, headers, want) in cases {
+        let r = api
+            .send(envoy_req(method.clone(), uri, Some(&reader), headers))
+            .await;
+        assert_eq!(r.status, *want, "{method} {uri}");
+        assert!(r.header("x-auth-subject").is_none(), "{method} {uri}");
+    }
+    let r = api
+        .send(envoy_req(Method::GET, "/auth/check/public/a", None, &[]))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_invalid_token_401(
+        &api.send(envoy_req(
+            Method::PUT,
+            "/auth/check/public/a",
+            Some("forged"),
+            &[],
+        ))
+        .await,
+    );
+}

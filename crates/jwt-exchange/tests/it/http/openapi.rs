@@ -60,7 +60,9 @@ fn every_route_is_documented_in_openapi_and_nothing_else_is() {
 async fn every_documented_operation_is_served_and_its_bare_answer_documented() {
     let api = Api::start().await;
     for (method, path, op) in documented() {
-        let uri = path.replace("{id}", SessionId::generate().as_str());
+        let uri = path
+            .replace("{id}", SessionId::generate().as_str())
+            .replace("{path}", "repo/data/file");
         let r = api
             .send(
                 Request::builder()
