@@ -299,7 +299,8 @@ async fn envoy_mode_checks_the_request_itself_and_answers_200() {
     assert_eq!(r.header("x-auth-groups"), Some("readers"));
     assert!(r.body.is_empty());
 
-    let cases: &[(Method, &str, &[(&str, &str)], StatusCode)] = &[
+    type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], StatusCode);
+    let cases: &[Case<'_>] = &[
         (
             Method::POST,
             "/auth/check/public/a",
