@@ -269,6 +269,9 @@ async fn a_policy_directory_outage_is_503_never_an_allow_or_a_deny() {
     }
 }
 
+/// An Envoy-mode case: method, URI, extra headers, expected status.
+type EnvoyCase<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], StatusCode);
+
 fn envoy_req(
     method: Method,
     uri: &str,
@@ -299,8 +302,7 @@ async fn envoy_mode_checks_the_request_itself_and_answers_200() {
     assert_eq!(r.header("x-auth-groups"), Some("readers"));
     assert!(r.body.is_empty());
 
-    type Case<'a> = (Method, &'a str, &'a [(&'a str, &'a str)], StatusCode);
-    let cases: &[Case<'_>] = &[
+    let cases: &[EnvoyCase<'_>] = &[
         (
             Method::POST,
             "/auth/check/public/a",
