@@ -297,3 +297,81 @@ async fn login_watch_refreshes_before_expiry() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `login --watch` re-exchanges as soon as the token file changes (a rotated projected token),
+/// long before the bearer's own refresh time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_watch_follows_a_rotated_token_file() {
+    let key = jwt_exchange_testkit::TestKey::generate(jwt_exchange::Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwt_exchange_testkit::jwks(&[&key])).await;
+    let dir = TempDir::new("rotate");
+    let cfg = dir.write("config.yaml", &config_yaml(ISS, &idp.jwks_url(), "", ""));
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mint = |oid: &str| {
+        key.mint(&serde_json::json!({"iss": ISS, "aud": "api://lakefs", "oid": oid, "iat": n, "exp": n + 3600}))
+    };
+    let token_file = dir.write("token", &mint("first"));
+    let out = dir.path().join("bearer");
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "login",
+            "--url",
+            &server.base,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--watch",
+            "--poll-interval",
+            "100ms",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let who = |bearer: String| {
+        let base = server.base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{base}/auth/session"))
+                .bearer_auth(bearer.trim())
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["identity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let wait_for = |identity: &'static str| {
+        let out = out.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(b) = std::fs::read_to_string(&out) {
+                    if who(b).await == identity {
+                        return true;
+                    }
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let first = wait_for("first").await;
+    std::fs::write(&token_file, mint("second")).unwrap();
+    let second = wait_for("second").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first, "initial exchange");
+    assert!(second, "re-exchanged after the token file changed");
+}
