@@ -9,6 +9,7 @@
 //!   policies: { ReadAll: { statement: [ ... ] } }
 //!   replay_protection: false
 //! session_store: { type: embedded, path: ./jwt-exchange-sessions.redb }
+//! # or: { type: redis, url: redis://…, namespace: jwtx, near_cache: { max_entries: 10000, max_age: 60s } }
 //! bearer: { issuer: jwt-exchange, secret_file: ./jwt-exchange-bearer.secret }
 //! ```
 //!
@@ -17,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -68,6 +70,46 @@ pub(crate) struct FileConfig {
     pub(crate) bearer: BearerSection,
     #[serde(default)]
     pub(crate) forward_auth: Option<jwt_exchange::axum::ForwardAuthConfig>,
+    #[serde(default)]
+    pub(crate) server: ServerSection,
+}
+
+/// `server`: connection hygiene against slow or stuck clients.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerSection {
+    /// How long a client may take to send its request headers. Defaults to 10 s.
+    #[serde(
+        default = "default_header_read_timeout",
+        with = "jwt_exchange::duration"
+    )]
+    pub(crate) header_read_timeout: std::time::Duration,
+    /// How long one request may take, body included (408 after it). Defaults to 30 s.
+    #[serde(default = "default_request_timeout", with = "jwt_exchange::duration")]
+    pub(crate) request_timeout: std::time::Duration,
+    /// Most connections served at once; further ones wait in the accept queue. Defaults to 4096.
+    #[serde(default = "default_max_connections")]
+    pub(crate) max_connections: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+fn default_request_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+fn default_max_connections() -> usize {
+    4096
 }
 
 /// `auth`.
@@ -107,6 +149,10 @@ pub(crate) struct StoreSection {
     /// Key prefix (Redis) or schema (Postgres).
     #[serde(default)]
     pub(crate) namespace: Option<String>,
+    /// In-process near-cache of sessions with pushed invalidations (Redis, Postgres); absent:
+    /// off.
+    #[serde(default)]
+    pub(crate) near_cache: Option<NearCacheSection>,
 }
 
 impl Default for StoreSection {
@@ -116,7 +162,40 @@ impl Default for StoreSection {
             path: None,
             url: None,
             namespace: None,
+            near_cache: None,
         }
+    }
+}
+
+/// `session_store.near_cache`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NearCacheSection {
+    /// Most sessions cached per instance. Defaults to 10 000.
+    #[serde(default = "default_near_cache_max_entries")]
+    pub(crate) max_entries: usize,
+    /// Longest time a cached session is trusted without reading the store. Defaults to 60 s.
+    #[serde(
+        default = "default_near_cache_max_age",
+        with = "jwt_exchange::duration"
+    )]
+    pub(crate) max_age: Duration,
+}
+
+fn default_near_cache_max_entries() -> usize {
+    jwt_exchange::store::NearCacheConfig::default().max_entries
+}
+
+fn default_near_cache_max_age() -> Duration {
+    jwt_exchange::store::NearCacheConfig::default().max_age
+}
+
+impl NearCacheSection {
+    /// The core configuration.
+    pub(crate) fn config(&self) -> jwt_exchange::store::NearCacheConfig {
+        jwt_exchange::store::NearCacheConfig::default()
+            .with_max_entries(self.max_entries)
+            .with_max_age(self.max_age)
     }
 }
 
@@ -236,6 +315,23 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
             ))
         })?;
     }
+    for (key, d) in [
+        (
+            "server.header_read_timeout",
+            file.server.header_read_timeout,
+        ),
+        ("server.request_timeout", file.server.request_timeout),
+    ] {
+        if d.is_zero() {
+            return Err(invalid(ConfigError::new(key, "must be greater than zero")));
+        }
+    }
+    if file.server.max_connections == 0 {
+        return Err(invalid(ConfigError::new(
+            "server.max_connections",
+            "must be at least 1",
+        )));
+    }
     validate_store(&file.session_store).map_err(|e| invalid(e.under("session_store")))?;
     for (i, s) in file.bearer.secrets.iter().enumerate() {
         decode_secret(&s.secret)
@@ -271,7 +367,21 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
             "namespace",
             "only redis (key prefix) and postgres (schema) stores take a namespace",
         )),
-        _ => Ok(()),
+        StoreKind::Memory | StoreKind::Embedded if s.near_cache.is_some() => Err(ConfigError::new(
+            "near_cache",
+            "only redis and postgres stores take a near_cache (the other stores are in process already)",
+        )),
+        _ => match &s.near_cache {
+            Some(nc) if nc.max_entries == 0 => Err(ConfigError::new(
+                "near_cache.max_entries",
+                "must be at least 1 (remove near_cache to turn it off)",
+            )),
+            Some(nc) if nc.max_age.is_zero() => Err(ConfigError::new(
+                "near_cache.max_age",
+                "must be positive (remove near_cache to turn it off)",
+            )),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -387,4 +497,67 @@ pub(crate) fn generate_secret_file(path: &Path) -> Result<(), jwt_exchange::clie
         URL_SAFE_NO_PAD.encode(bytes)
     );
     jwt_exchange::client::write_secret_file(path, &line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(yaml: &str) -> Result<(), String> {
+        let s: StoreSection = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+        validate_store(&s).map_err(|e| e.under("session_store").to_string())
+    }
+
+    #[test]
+    fn near_cache_defaults_and_validation() {
+        let s: StoreSection =
+            serde_norway::from_str("{ type: redis, url: 'redis://127.0.0.1', near_cache: {} }")
+                .unwrap_or_else(|e| panic!("{e}"));
+        let nc = s.near_cache.unwrap_or_else(|| panic!("near_cache"));
+        assert_eq!(nc.max_entries, 10_000);
+        assert_eq!(nc.max_age, Duration::from_secs(60));
+        assert_eq!(nc.config().max_entries, 10_000);
+
+        for ok in [
+            "{ type: redis, url: 'redis://h', near_cache: { max_entries: 5, max_age: 2s } }",
+            "{ type: postgres, url: 'postgres://h/db', near_cache: { max_age: 1m } }",
+            "{ type: redis, url: 'redis://h' }",
+        ] {
+            assert_eq!(store(ok), Ok(()), "{ok}");
+        }
+        for (bad, key) in [
+            (
+                "{ type: memory, near_cache: {} }",
+                "session_store.near_cache",
+            ),
+            (
+                "{ type: embedded, near_cache: {} }",
+                "session_store.near_cache",
+            ),
+            (
+                "{ type: redis, url: 'redis://h', near_cache: { max_entries: 0 } }",
+                "session_store.near_cache.max_entries",
+            ),
+            (
+                "{ type: redis, url: 'redis://h', near_cache: { max_age: 0s } }",
+                "session_store.near_cache.max_age",
+            ),
+        ] {
+            let e = store(bad).expect_err(bad);
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        for (bad, what) in [
+            (
+                "{ type: redis, url: 'redis://h', near_cache: { max_entires: 5 } }",
+                "unknown field `max_entires`",
+            ),
+            (
+                "{ type: redis, url: 'redis://h', near_cache: { max_age: soon } }",
+                "invalid duration",
+            ),
+        ] {
+            let e = store(bad).expect_err(bad);
+            assert!(e.contains(what), "{bad}: {e}");
+        }
+    }
 }

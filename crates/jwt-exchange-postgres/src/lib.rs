@@ -93,11 +93,26 @@
 //! → `Unavailable`, which the HTTP layer answers with 503. An undecodable row makes `get` and
 //! `list_subject` fail with `Corrupt`, but never blocks `delete` or `delete_subject`.
 
+//!
+//! # Near-cache (optional)
+//!
+//! [`PostgresStore::connect_cached`] wraps the store in a
+//! [`CachedStore`](jwt_exchange::store::CachedStore): a bounded in-process cache of sessions,
+//! so `authenticate` on a recently seen session needs no query. Revocations send
+//! `pg_notify('<schema>:inv', …)` ([`PostgresInvalidator`]) before they return; each instance
+//! holds one extra connection `LISTEN`ing on that channel, checked with `SELECT 1` every
+//! second. While it is down the cache is flushed and bypassed; it is flushed again when it
+//! listens again. Every instance sharing a schema must use the near-cache, since a revocation
+//! that notifies nobody leaves cached copies elsewhere alive for up to `max_age` (default
+//! 60 s). See `docs/operations.md`.
+
 mod config;
 mod error;
+mod invalidate;
 mod migrate;
 mod store;
 
 pub use config::PostgresStoreConfig;
 pub use error::ConnectError;
+pub use invalidate::{PostgresInvalidator, PostgresInvalidatorConfig};
 pub use store::PostgresStore;

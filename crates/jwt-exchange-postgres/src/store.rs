@@ -190,6 +190,19 @@ macro_rules! with_client {
     }};
 }
 
+impl PostgresStore {
+    /// `SELECT pg_notify(channel, payload)` (for the near-cache's invalidations).
+    pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        with_client!(self, "notify", |client| {
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for PostgresStore {
     /// `INSERT … ON CONFLICT (id) DO UPDATE … WHERE expires_at <= now`: inserts, or replaces

@@ -89,6 +89,18 @@
 //! An undecodable record makes `get` and `list_subject` fail with `Corrupt`, but never blocks
 //! `delete` or `delete_subject`.
 //!
+//! # Near-cache (optional)
+//!
+//! [`RedisStore::connect_cached`] wraps the store in a
+//! [`CachedStore`](jwt_exchange::store::CachedStore): a bounded in-process cache of sessions,
+//! so `authenticate` on a recently seen session needs no round trip. Revocations publish an
+//! invalidation on the pub/sub channel `<key_prefix>:inv` ([`RedisInvalidator`]) before they
+//! return; each instance holds one extra connection subscribed to it, pinged every second
+//! ([`RedisInvalidatorConfig::heartbeat`]). While that subscription is down the cache is
+//! flushed and bypassed; it is flushed again on re-subscription. Every instance sharing a
+//! prefix must use the near-cache, since a revocation that publishes nothing leaves cached
+//! copies elsewhere alive for up to `max_age` (default 60 s). See `docs/operations.md`.
+//!
 //! # Cargo features
 //!
 //! | feature | default | adds |
@@ -100,10 +112,12 @@
 mod config;
 mod conn;
 mod error;
+mod invalidate;
 mod keys;
 mod scripts;
 mod store;
 
 pub use config::RedisStoreConfig;
 pub use error::ConnectError;
+pub use invalidate::{RedisInvalidator, RedisInvalidatorConfig};
 pub use store::RedisStore;

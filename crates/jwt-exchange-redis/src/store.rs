@@ -456,7 +456,7 @@ fn expiry_ms(expires_at: i64) -> i64 {
     expiry_score(expires_at).saturating_mul(1000).max(1)
 }
 
-fn timed_out(op: &str, after: Duration) -> std::io::Error {
+pub(crate) fn timed_out(op: &str, after: Duration) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!("redis {op} timed out after {after:?}"),

@@ -141,7 +141,9 @@ impl FromStr for Algorithm {
         }
         if s.eq_ignore_ascii_case("none") {
             Err(AlgorithmError::None)
-        } else if s.len() > 2 && s[..2].eq_ignore_ascii_case("HS") {
+        } else if s.len() > 2 && s.as_bytes()[..2].eq_ignore_ascii_case(b"HS") {
+            // Bytes, not `&s[..2]`: a multi-byte character at byte 1 (`"H\u{305}"`, from a
+            // token header) must not panic.
             Err(AlgorithmError::Symmetric)
         } else {
             Err(AlgorithmError::Unsupported)
@@ -183,6 +185,22 @@ mod tests {
         assert_eq!(
             "ES512".parse::<Algorithm>(),
             Err(AlgorithmError::Unsupported)
+        );
+    }
+
+    #[test]
+    fn multi_byte_names_are_unsupported_not_a_panic() {
+        // Found by the `token` fuzz target: `&s[..2]` split the combining overline.
+        for s in ["H\u{305}S256", "\u{305}", "é", "Hé", "ÉS256", "H\u{10FFFF}"] {
+            assert_eq!(
+                s.parse::<Algorithm>(),
+                Err(AlgorithmError::Unsupported),
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            "hs\u{305}".parse::<Algorithm>(),
+            Err(AlgorithmError::Symmetric)
         );
     }
 

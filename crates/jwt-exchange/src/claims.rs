@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
+use crate::json::{Doc, Json};
 use crate::verify::error::VerifyError;
 
 /// Evaluates an RFC 6901 JSON Pointer against a claim set.
@@ -96,11 +97,32 @@ pub struct VerifiedClaims {
     pub claims: Map<String, Value>,
 }
 
+/// Evaluates an RFC 6901 JSON Pointer against a parsed claim set: the same rules as
+/// [`pointer`].
+fn pointer_doc<'d, 'a>(doc: &'d Doc<'a>, ptr: &str) -> Option<&'d Json<'a>> {
+    if ptr.is_empty() {
+        return None;
+    }
+    let rest = ptr.strip_prefix('/')?;
+    let mut tokens = rest.split('/');
+    let first = unescape(tokens.next()?)?;
+    let mut cur = doc.get(first.as_ref())?;
+    for raw in tokens {
+        let tok = unescape(raw)?;
+        cur = match cur {
+            Json::Object(m) => m.get(tok.as_ref())?,
+            Json::Array(a) => a.get(array_index(&tok)?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
 /// Reads a NumericDate claim: absent, or a JSON number (fractions allowed).
-fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, VerifyError> {
+fn numeric(claims: &Doc<'_>, name: &'static str) -> Result<Option<f64>, VerifyError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
+        Some(Json::Number(n)) => n
             .as_f64()
             .map(Some)
             .ok_or(VerifyError::InvalidClaimType { claim: name }),
@@ -108,13 +130,10 @@ fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64
     }
 }
 
-fn opt_string(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, VerifyError> {
+fn opt_string(claims: &Doc<'_>, name: &'static str) -> Result<Option<String>, VerifyError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
         Some(_) => Err(VerifyError::InvalidClaimType { claim: name }),
     }
 }
@@ -125,28 +144,29 @@ fn floor_i64(x: f64) -> i64 {
 
 /// Checks the claims of a signature-verified token, in the documented order:
 /// `aud`, `exp`, `nbf`, `iat`, `max_token_age`, the types of `sub`/`jti`, `required_claims`,
-/// identity, groups. (`iss` was matched when the provider was chosen.)
+/// identity, groups. (`iss` was matched when the provider was chosen.) With `keep_claims`,
+/// [`VerifiedClaims::claims`] holds every claim; without, it is empty.
 pub(crate) fn check(
     provider: &ProviderConfig,
-    claims: Map<String, Value>,
+    claims: Doc<'_>,
     now: i64,
     algorithm: crate::Algorithm,
     key_id: Option<String>,
+    keep_claims: bool,
 ) -> Result<VerifiedClaims, VerifyError> {
     let leeway = crate::clock::secs_i64(provider.leeway) as f64;
     let now_f = now as f64;
 
     // aud: a string or an array of strings; one accepted value passes.
-    let aud: Vec<&str> = match claims.get("aud") {
-        None => Vec::new(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .ok_or(VerifyError::InvalidClaimType { claim: "aud" })
-            })
-            .collect::<Result<_, _>>()?,
+    let aud: &[Json<'_>] = match claims.get("aud") {
+        None => &[],
+        Some(one @ Json::String(_)) => std::slice::from_ref(one),
+        Some(Json::Array(a)) => {
+            if a.iter().any(|v| v.as_str().is_none()) {
+                return Err(VerifyError::InvalidClaimType { claim: "aud" });
+            }
+            a
+        }
         Some(_) => return Err(VerifyError::InvalidClaimType { claim: "aud" }),
     };
     if !provider.audiences.is_empty() {
@@ -155,6 +175,7 @@ pub(crate) fn check(
         }
         if !aud
             .iter()
+            .filter_map(Json::as_str)
             .any(|a| provider.audiences.iter().any(|c| c == a))
         {
             return Err(VerifyError::InvalidAudience);
@@ -200,19 +221,19 @@ pub(crate) fn check(
 
     for (name, want) in &provider.required_claims {
         let got = if name.starts_with('/') {
-            pointer(&claims, name)
+            pointer_doc(&claims, name)
         } else {
             claims.get(name)
         };
-        if got.and_then(Value::as_str) != Some(want.as_str()) {
+        if got.and_then(Json::as_str) != Some(want.as_str()) {
             return Err(VerifyError::RequiredClaimMismatch {
                 claim: name.clone(),
             });
         }
     }
 
-    let identity = match pointer(&claims, &provider.identity_claim_ref) {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+    let identity = match pointer_doc(&claims, &provider.identity_claim_ref) {
+        Some(Json::String(s)) if !s.is_empty() => s.as_ref().to_owned(),
         _ => {
             return Err(VerifyError::InvalidIdentity {
                 pointer: provider.identity_claim_ref.clone(),
@@ -232,24 +253,68 @@ pub(crate) fn check(
         jti,
         algorithm,
         key_id,
-        claims,
+        claims: if keep_claims {
+            claims.into_map()
+        } else {
+            Map::new()
+        },
     })
+}
+
+/// What a groups pointer found, in either claim-set representation.
+enum Found<'x> {
+    Absent,
+    Str(&'x str),
+    Values(&'x [Value]),
+    Items(&'x [Json<'x>]),
+    Other,
+}
+
+/// A claim set that a groups pointer can be evaluated against.
+trait GroupsClaim {
+    fn groups_value(&self, ptr: &str) -> Found<'_>;
+}
+
+impl GroupsClaim for Map<String, Value> {
+    fn groups_value(&self, ptr: &str) -> Found<'_> {
+        match pointer(self, ptr) {
+            None => Found::Absent,
+            Some(Value::String(s)) => Found::Str(s),
+            Some(Value::Array(a)) => Found::Values(a),
+            Some(_) => Found::Other,
+        }
+    }
+}
+
+impl GroupsClaim for Doc<'_> {
+    fn groups_value(&self, ptr: &str) -> Found<'_> {
+        match pointer_doc(self, ptr) {
+            None => Found::Absent,
+            Some(Json::String(s)) => Found::Str(s),
+            Some(Json::Array(a)) => Found::Items(a),
+            Some(_) => Found::Other,
+        }
+    }
 }
 
 /// Reads the groups claim: absent → no groups; an array of strings; or one string holding a
 /// space-separated list (as OAuth `scope` does). Anything else is an error.
-fn groups(claims: &Map<String, Value>, ptr: &str) -> Result<Vec<String>, VerifyError> {
+fn groups(claims: &impl GroupsClaim, ptr: &str) -> Result<Vec<String>, VerifyError> {
     let err = || VerifyError::InvalidGroups {
         pointer: ptr.to_owned(),
     };
-    match pointer(claims, ptr) {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split_ascii_whitespace().map(str::to_owned).collect()),
-        Some(Value::Array(a)) => a
+    match claims.groups_value(ptr) {
+        Found::Absent => Ok(Vec::new()),
+        Found::Str(s) => Ok(s.split_ascii_whitespace().map(str::to_owned).collect()),
+        Found::Values(a) => a
             .iter()
             .map(|v| v.as_str().map(str::to_owned).ok_or_else(err))
             .collect(),
-        Some(_) => Err(err()),
+        Found::Items(a) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(err))
+            .collect(),
+        Found::Other => Err(err()),
     }
 }
 

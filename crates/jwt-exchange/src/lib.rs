@@ -22,6 +22,7 @@ pub mod audit;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+mod b64url;
 mod claims;
 pub mod client;
 mod clock;

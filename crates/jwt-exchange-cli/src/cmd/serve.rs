@@ -62,6 +62,8 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
 pub(crate) struct Server {
     pub(crate) exchange: Exchange,
     pub(crate) app: Router,
+    header_read_timeout: std::time::Duration,
+    max_connections: usize,
 }
 
 impl Server {
@@ -85,26 +87,91 @@ impl Server {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .with_state(exchange.clone());
+        let server = &loaded.file.server;
+        let app =
+            auth.build()
+                .merge(ops)
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    server.request_timeout,
+                ));
         Ok(Server {
-            app: auth.build().merge(ops),
+            app,
             exchange,
+            header_read_timeout: server.header_read_timeout,
+            max_connections: server.max_connections,
         })
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (for at most
+    /// [`DRAIN_TIMEOUT`]).
+    ///
+    /// A hand-rolled accept loop rather than `axum::serve`, for what the latter cannot do: a
+    /// header-read timeout (slowloris), and a cap on concurrent connections (descriptor
+    /// exhaustion). The request timeout (slow bodies, stuck handlers) is a layer on the app.
     pub(crate) async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Failure> {
-        axum::serve(listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| Failure::Run(format!("server error: {e}")))?;
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::service::TowerToHyperService;
+
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        let builder = builder.http1_only();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
+        let service = TowerToHyperService::new(self.app);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = Arc::clone(&permits).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = &mut shutdown => break,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let conn =
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), service.clone());
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+                tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}; stopping anyway");
+            }
+        }
         tracing::info!("jwt-exchange stopped");
         Ok(())
     }
 }
+
+/// How long shutdown waits for in-flight requests.
+pub(crate) const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Opens the configured session store. A store that cannot be reached at start-up is a start-up
 /// failure (exit 1); once running, an outage answers 503 and the store reconnects by itself.
@@ -129,17 +196,52 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>,
             if let Some(ns) = &s.namespace {
                 cfg = cfg.with_key_prefix(ns.clone());
             }
-            let store = jwt_exchange_redis::RedisStore::connect(url, cfg)
-                .await
-                .map_err(|e| {
-                    Failure::Run(format!(
-                        "connecting to the Redis session store: {}",
-                        chain(&e)
-                    ))
-                })?;
-            Arc::new(store)
+            let failed = |e: jwt_exchange_redis::ConnectError| {
+                Failure::Run(format!(
+                    "connecting to the Redis session store: {}",
+                    chain(&e)
+                ))
+            };
+            match &s.near_cache {
+                None => Arc::new(
+                    jwt_exchange_redis::RedisStore::connect(url, cfg)
+                        .await
+                        .map_err(failed)?,
+                ),
+                Some(nc) => {
+                    let store =
+                        jwt_exchange_redis::RedisStore::connect_cached(url, cfg, nc.config())
+                            .await
+                            .map_err(failed)?;
+                    tracing::info!(
+                        max_entries = nc.max_entries,
+                        max_age = ?nc.max_age,
+                        channel = %store.inner().invalidation_channel(),
+                        "session near-cache on (invalidations over Redis pub/sub)"
+                    );
+                    Arc::new(store)
+                }
+            }
         }
-        StoreKind::Postgres => Arc::new(connect_postgres(loaded, true).await?),
+        StoreKind::Postgres => match &s.near_cache {
+            None => Arc::new(connect_postgres(loaded, true).await?),
+            Some(nc) => {
+                let store = jwt_exchange_postgres::PostgresStore::connect_cached(
+                    url,
+                    postgres_config(loaded, true),
+                    nc.config(),
+                )
+                .await
+                .map_err(|e| postgres_failed(&e))?;
+                tracing::info!(
+                    max_entries = nc.max_entries,
+                    max_age = ?nc.max_age,
+                    channel = %store.inner().invalidation_channel(),
+                    "session near-cache on (invalidations over Postgres LISTEN/NOTIFY)"
+                );
+                Arc::new(store)
+            }
+        },
     })
 }
 
@@ -148,20 +250,27 @@ pub(crate) async fn connect_postgres(
     loaded: &Loaded,
     migrate: bool,
 ) -> Result<jwt_exchange_postgres::PostgresStore, Failure> {
-    let s = &loaded.file.session_store;
+    let url = loaded.file.session_store.url.as_deref().unwrap_or_default();
+    jwt_exchange_postgres::PostgresStore::connect(url, postgres_config(loaded, migrate))
+        .await
+        .map_err(|e| postgres_failed(&e))
+}
+
+/// The Postgres store options of the configuration.
+fn postgres_config(loaded: &Loaded, migrate: bool) -> jwt_exchange_postgres::PostgresStoreConfig {
     let mut cfg =
         jwt_exchange_postgres::PostgresStoreConfig::default().with_migrate_on_connect(migrate);
-    if let Some(ns) = &s.namespace {
+    if let Some(ns) = &loaded.file.session_store.namespace {
         cfg = cfg.with_schema(ns.clone());
     }
-    jwt_exchange_postgres::PostgresStore::connect(s.url.as_deref().unwrap_or_default(), cfg)
-        .await
-        .map_err(|e| {
-            Failure::Run(format!(
-                "connecting to the Postgres session store: {}",
-                chain(&e)
-            ))
-        })
+    cfg
+}
+
+fn postgres_failed(e: &jwt_exchange_postgres::ConnectError) -> Failure {
+    Failure::Run(format!(
+        "connecting to the Postgres session store: {}",
+        chain(e)
+    ))
 }
 
 /// An error and its sources, `: `-separated.

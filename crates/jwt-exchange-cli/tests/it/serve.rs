@@ -288,7 +288,10 @@ fn the_example_configurations_are_valid() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let out = run(&["serve", "--config", path.to_str().unwrap(), "--check"], None);
+        let out = run(
+            &["serve", "--config", path.to_str().unwrap(), "--check"],
+            None,
+        );
         assert!(
             out.status.success(),
             "{}: {}",
@@ -302,5 +305,59 @@ fn the_example_configurations_are_valid() {
     assert!(
         !dir.join("jwt-exchange-bearer.secret").exists(),
         "--check writes nothing"
+    );
+}
+
+/// Slow clients cannot hold connections: unfinished headers are cut after
+/// `server.header_read_timeout`, an unfinished body answers 408 after `server.request_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = TestKey::generate(Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    let dir = TempDir::new("slow");
+    let cfg = dir.write(
+        "config.yaml",
+        &config_yaml(
+            ISS,
+            &idp.jwks_url(),
+            "",
+            "server:\n  header_read_timeout: 1s\n  request_timeout: 1s",
+        ),
+    );
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+
+    let started = Instant::now();
+    let mut slow_headers = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow_headers
+        .write_all(b"POST /auth/jwt/login HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(8), slow_headers.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the connection with unfinished headers was closed"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+
+    let started = Instant::now();
+    let mut slow_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow_body
+        .write_all(b"POST /auth/jwt/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"token\":")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(8), slow_body.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+
+    // Normal clients are unaffected.
+    assert_eq!(
+        login(&server.base, &key.mint(&claims("ok", &[]))).await.0,
+        200
     );
 }

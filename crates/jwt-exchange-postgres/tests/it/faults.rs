@@ -6,36 +6,9 @@ use std::time::{Duration, Instant};
 
 use jwt_exchange::store::{SessionStore, StoreError};
 use jwt_exchange_postgres::{ConnectError, PostgresStore};
-use jwt_exchange_testkit::proxy::{ProxyMode, TcpProxy};
+use jwt_exchange_testkit::proxy::ProxyMode;
 
-use crate::common::{self, session};
-
-/// A proxy in front of the server and the store's URL through it.
-async fn proxied(url: &str) -> (TcpProxy, String) {
-    let config: tokio_postgres::Config = url.parse().expect("url");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => panic!("JWTX_POSTGRES_URL must name a TCP host for the fault tests"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let proxy = TcpProxy::start(format!("{host}:{port}"))
-        .await
-        .expect("proxy");
-    let mut through = config.clone();
-    through.host("127.0.0.1").port(proxy.addr().port());
-    // Rebuild a key/value connection string (tokio_postgres::Config has no Display).
-    let user = through.get_user().unwrap_or("postgres").to_owned();
-    let db = through.get_dbname().unwrap_or("postgres").to_owned();
-    let password = through
-        .get_password()
-        .map(|p| format!(" password='{}'", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    let s = format!(
-        "host=127.0.0.1 port={} user={user} dbname={db}{password}",
-        proxy.addr().port()
-    );
-    (proxy, s)
-}
+use crate::common::{self, proxied, session};
 
 async fn assert_all_unavailable(store: &PostgresStore) {
     let s = session("outage", 600);

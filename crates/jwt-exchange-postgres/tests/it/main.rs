@@ -7,3 +7,4 @@ mod conformance;
 mod corrupt;
 mod faults;
 mod migrations;
+mod near_cache;

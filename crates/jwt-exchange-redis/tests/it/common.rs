@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use jwt_exchange::session::{Session, SessionId};
 use jwt_exchange_redis::{RedisStore, RedisStoreConfig};
+use jwt_exchange_testkit::proxy::TcpProxy;
 use jwt_exchange_testkit::require_service;
 
 /// The Redis URL, or `None` (test skipped) when no server answers outside CI.
@@ -31,6 +32,24 @@ pub(crate) async fn store() -> Option<(RedisStore, String)> {
         .await
         .expect("connect to redis");
     Some((store, url))
+}
+
+/// A proxy in front of the server and the server's URL through it.
+pub(crate) async fn proxied(url: &str) -> (TcpProxy, String) {
+    let client = redis::Client::open(url).expect("url");
+    let redis::ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
+        panic!("JWTX_REDIS_URL must be a TCP URL for the fault tests");
+    };
+    let proxy = TcpProxy::start(format!("{host}:{port}"))
+        .await
+        .expect("proxy");
+    let authority = format!("{host}:{port}");
+    let proxied = if url.contains(&authority) {
+        url.replacen(&authority, &proxy.addr().to_string(), 1)
+    } else {
+        format!("redis://{}", proxy.addr())
+    };
+    (proxy, proxied)
 }
 
 /// A plain connection for inspecting and tampering with keys.

@@ -6,27 +6,9 @@ use std::time::{Duration, Instant};
 
 use jwt_exchange::store::{SessionStore, StoreError};
 use jwt_exchange_redis::{ConnectError, RedisStore, RedisStoreConfig};
-use jwt_exchange_testkit::proxy::{ProxyMode, TcpProxy};
+use jwt_exchange_testkit::proxy::ProxyMode;
 
-use crate::common::{self, session};
-
-/// A proxy in front of the server and the store's URL through it.
-async fn proxied(url: &str) -> (TcpProxy, String) {
-    let client = redis::Client::open(url).expect("url");
-    let redis::ConnectionAddr::Tcp(host, port) = client.get_connection_info().addr().clone() else {
-        panic!("JWTX_REDIS_URL must be a TCP URL for the fault tests");
-    };
-    let proxy = TcpProxy::start(format!("{host}:{port}"))
-        .await
-        .expect("proxy");
-    let authority = format!("{host}:{port}");
-    let proxied = if url.contains(&authority) {
-        url.replacen(&authority, &proxy.addr().to_string(), 1)
-    } else {
-        format!("redis://{}", proxy.addr())
-    };
-    (proxy, proxied)
-}
+use crate::common::{self, proxied, session};
 
 /// Asserts that every operation fails with `Unavailable`, each within `limit`.
 async fn assert_all_unavailable(store: &RedisStore, limit: Duration) {

@@ -9,3 +9,4 @@ mod conformance;
 mod corrupt;
 mod faults;
 mod layout;
+mod near_cache;

@@ -44,9 +44,47 @@ pub(crate) fn no_content() -> Response {
     no_store_empty(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// The login body: a JSON object with a string `token` (other members are ignored).
+///
+/// Deserialized by hand because serde's derive also maps a JSON array onto a struct, so
+/// `["<token>"]` would have been a login: only an object is accepted, and a repeated `token`
+/// member is an error.
 struct LoginRequest {
     token: String,
+}
+
+impl<'de> Deserialize<'de> for LoginRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = LoginRequest;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with a string `token`")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LoginRequest, A::Error> {
+                let mut token = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "token" {
+                        if token.is_some() {
+                            return Err(serde::de::Error::duplicate_field("token"));
+                        }
+                        token = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                token
+                    .map(|token| LoginRequest { token })
+                    .ok_or_else(|| serde::de::Error::missing_field("token"))
+            }
+        }
+        d.deserialize_map(Object)
+    }
 }
 
 #[derive(Serialize)]

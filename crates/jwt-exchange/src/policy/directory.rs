@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::{Policy, PolicyConfig};
+use super::{Decision, Policy, PolicyConfig};
 use crate::ConfigError;
 
 /// The source of policies: which policies a set of IdP groups gets at login, and what a policy
@@ -54,6 +54,29 @@ pub trait Directory: Send + Sync + fmt::Debug {
     /// The current statements of a policy, read at check time (so editing a policy changes live
     /// sessions). `None` when no policy has this id.
     async fn policy(&self, id: &str) -> Result<Option<Arc<Policy>>, DirectoryError>;
+
+    /// Decides `action` on `resource` under the policies `ids`: what
+    /// [`authorize`](super::authorize) returns. Policies are taken in order, ids this directory
+    /// does not know are skipped (logged at `debug`), and the first explicit deny ends the check.
+    ///
+    /// The default loads each id through [`Directory::policy`]. Override it only to answer the
+    /// same way faster, as [`StaticDirectory`] does (one configuration snapshot for the whole
+    /// check, no call per id).
+    async fn decide(
+        &self,
+        ids: &[String],
+        action: &str,
+        resource: &str,
+    ) -> Result<Decision, DirectoryError> {
+        let mut decision = Decision::NoMatch;
+        for id in ids {
+            let policy = self.policy(id).await?;
+            if super::step(&mut decision, id, policy.as_deref(), action, resource) {
+                break;
+            }
+        }
+        Ok(decision)
+    }
 }
 
 /// Why a [`Directory`] could not answer.
@@ -244,6 +267,23 @@ impl Directory for StaticDirectory {
 
     async fn policy(&self, id: &str) -> Result<Option<Arc<Policy>>, DirectoryError> {
         Ok(self.snapshot().policies.get(id).cloned())
+    }
+
+    async fn decide(
+        &self,
+        ids: &[String],
+        action: &str,
+        resource: &str,
+    ) -> Result<Decision, DirectoryError> {
+        let state = self.snapshot();
+        let mut decision = Decision::NoMatch;
+        for id in ids {
+            let policy = state.policies.get(id.as_str()).map(|p| &**p);
+            if super::step(&mut decision, id, policy, action, resource) {
+                break;
+            }
+        }
+        Ok(decision)
     }
 }
 

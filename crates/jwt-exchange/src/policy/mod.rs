@@ -144,22 +144,29 @@ pub async fn authorize(
     action: &str,
     resource: &str,
 ) -> Result<Decision, DirectoryError> {
-    let mut decision = Decision::NoMatch;
-    for id in policy_ids {
-        if let Some(p) = dir.policy(id).await? {
-            decision = combine(decision, p.evaluate(action, resource));
-            if decision == Decision::Deny {
-                break;
-            }
-        } else {
-            tracing::debug!(
-                target: "jwt_exchange::policy",
-                policy = %id,
-                "session references an unknown policy id; skipped"
-            );
-        }
+    dir.decide(policy_ids, action, resource).await
+}
+
+/// One step of a check: folds policy `id` (`None` when the directory does not know it, which
+/// is logged and skipped) into `decision`; `true` once the decision is a deny, which ends the
+/// check.
+fn step(
+    decision: &mut Decision,
+    id: &str,
+    policy: Option<&Policy>,
+    action: &str,
+    resource: &str,
+) -> bool {
+    if let Some(p) = policy {
+        *decision = combine(*decision, p.evaluate(action, resource));
+    } else {
+        tracing::debug!(
+            target: "jwt_exchange::policy",
+            policy = %id,
+            "session references an unknown policy id; skipped"
+        );
     }
-    Ok(decision)
+    *decision == Decision::Deny
 }
 
 /// Deny beats allow beats no match.

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::{DecodeSliceError, Engine as _};
 use serde::{Deserialize, Serialize};
 
+use crate::b64url;
 use crate::{Malformed, Part};
 
 /// The only accepted `alg`.
@@ -22,6 +23,8 @@ const ALG: &str = "HS256";
 const TYP: &str = "JWT";
 /// An HMAC-SHA256 tag, base64url without padding, is 43 characters.
 const TAG_B64_LEN: usize = 43;
+/// Claim sets up to this many bytes are decoded on the stack.
+const PAYLOAD_STACK: usize = 256;
 
 /// A bearer-signing secret: at least [`BearerSecret::MIN_LEN`] bytes.
 ///
@@ -318,6 +321,8 @@ impl Key {
 #[derive(Clone)]
 pub struct BearerKeys {
     issuer: Box<str>,
+    /// `{"iss":<issuer as JSON>,"sub":` — the start of every minted claim set.
+    claims_prefix: Box<str>,
     /// `keys[0]` signs; every key verifies.
     keys: Vec<Key>,
 }
@@ -340,8 +345,14 @@ impl BearerKeys {
         let key = Key::new(kid.into(), &secret);
         // The HMAC key holds its own copy; this one is zeroed now.
         drop(secret);
+        let issuer = issuer.into();
+        let mut claims_prefix = String::from(r#"{"iss":"#);
+        claims_prefix
+            .push_str(&serde_json::to_string(&issuer).expect("a string always serializes"));
+        claims_prefix.push_str(r#","sub":"#);
         BearerKeys {
-            issuer: issuer.into().into_boxed_str(),
+            issuer: issuer.into_boxed_str(),
+            claims_prefix: claims_prefix.into_boxed_str(),
             keys: vec![key],
         }
     }
@@ -419,27 +430,27 @@ impl BearerKeys {
     /// assert_eq!(claims.sub, "sid");
     /// ```
     pub fn mint(&self, sub: &str, iat: i64, exp: i64) -> Bearer {
-        #[derive(Serialize)]
-        struct ClaimsOut<'a> {
-            iss: &'a str,
-            sub: &'a str,
-            iat: i64,
-            exp: i64,
-        }
+        use std::fmt::Write as _;
         let signing = &self.keys[0];
-        let payload = serde_json::to_vec(&ClaimsOut {
-            iss: &self.issuer,
-            sub,
-            iat,
-            exp,
-        })
-        .expect("a struct of strings and integers always serializes");
+        // The claim set, byte for byte what `serde_json` writes for
+        // `{"iss": issuer, "sub": sub, "iat": iat, "exp": exp}`, from the precomputed prefix.
+        let mut payload = String::with_capacity(self.claims_prefix.len() + sub.len() + 48);
+        payload.push_str(&self.claims_prefix);
+        if sub.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            // Nothing to escape (`serde_json` escapes only `"`, `\` and control characters).
+            payload.push('"');
+            payload.push_str(sub);
+            payload.push('"');
+        } else {
+            payload.push_str(&serde_json::to_string(sub).expect("a string always serializes"));
+        }
+        let _ = write!(payload, r#","iat":{iat},"exp":{exp}}}"#);
         let mut token = String::with_capacity(
             signing.header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + TAG_B64_LEN,
         );
         token.push_str(&signing.header_b64);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut token);
         let tag = hmac::sign(&signing.hmac, token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut token);
@@ -474,6 +485,21 @@ impl BearerKeys {
     ///     jwt_exchange::Malformed::SegmentCount { count: 2 })));
     /// ```
     pub fn verify(&self, token: &str, now: i64) -> Result<BearerClaims, BearerError> {
+        self.verify_with(token, now, |sub, iat, exp| BearerClaims {
+            sub: sub.to_owned(),
+            iat,
+            exp,
+        })
+    }
+
+    /// [`BearerKeys::verify`], handing the checked `sub`, `iat` and `exp` to `f` without
+    /// copying `sub` out of the decoded token.
+    pub(crate) fn verify_with<R>(
+        &self,
+        token: &str,
+        now: i64,
+        f: impl FnOnce(&str, i64, i64) -> R,
+    ) -> Result<R, BearerError> {
         if token.len() > Self::MAX_TOKEN_BYTES {
             return Err(BearerError::TooLarge {
                 len: token.len(),
@@ -520,14 +546,31 @@ impl BearerKeys {
         hmac::verify(&key.hmac, signing_input, &tag[..tag_len])
             .map_err(|_| BearerError::InvalidSignature)?;
 
-        let mut buf = [0u8; Self::MAX_TOKEN_BYTES / 4 * 3];
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(payload, &mut buf)
-            .map_err(|_| Malformed::Base64(Part::Payload))?;
-        let claims: ClaimsIn<'_> = strict_object(&buf[..n], Part::Payload)?;
-        if *claims.iss != *self.issuer {
-            return Err(BearerError::WrongIssuer);
-        }
+        // Minted claim sets are about 130 bytes: decode on the stack (same engine and rules as
+        // a heap decode; the buffer cannot be too small for the estimate).
+        let mut stack = [0u8; PAYLOAD_STACK];
+        let heap;
+        let bytes: &[u8] = if base64::decoded_len_estimate(payload.len()) <= PAYLOAD_STACK {
+            let n = b64url::decode_to_slice(payload.as_bytes(), &mut stack)
+                .map_err(|_| Malformed::Base64(Part::Payload))?;
+            &stack[..n]
+        } else {
+            heap = URL_SAFE_NO_PAD
+                .decode(payload)
+                .map_err(|_| Malformed::Base64(Part::Payload))?;
+            &heap
+        };
+        // A claim set in exactly the minted form is read without the JSON parser (its `iss` is
+        // ours by construction); anything else goes through the strict parser.
+        let claims = if let Some(c) = minted_claims(bytes, &self.claims_prefix) {
+            c
+        } else {
+            let c: ClaimsIn<'_> = strict_object(bytes, Part::Payload)?;
+            if *c.iss != *self.issuer {
+                return Err(BearerError::WrongIssuer);
+            }
+            c
+        };
         if now >= claims.exp {
             return Err(BearerError::Expired {
                 exp: claims.exp,
@@ -537,11 +580,7 @@ impl BearerKeys {
         if claims.sub.is_empty() {
             return Err(BearerError::EmptySubject);
         }
-        Ok(BearerClaims {
-            sub: claims.sub,
-            iat: claims.iat,
-            exp: claims.exp,
-        })
+        Ok(f(&claims.sub, claims.iat, claims.exp))
     }
 
     /// The slow path for a header that is not byte-for-byte one we mint: parse and check it.
@@ -598,9 +637,60 @@ struct HeaderIn<'a> {
 struct ClaimsIn<'a> {
     #[serde(borrow)]
     iss: Cow<'a, str>,
-    sub: String,
+    #[serde(borrow)]
+    sub: Cow<'a, str>,
     iat: i64,
     exp: i64,
+}
+
+/// Reads a claim set of exactly the minted form — `prefix` (`{"iss":<ours>,"sub":`), then
+/// `"<printable ASCII without \\>","iat":<integer>,"exp":<integer>}` and nothing after — without
+/// the JSON parser. `None` for anything else (including forms the parser would accept, such as
+/// extra whitespace or escapes): those take the strict path, which decides.
+///
+/// For every input it accepts, [`strict_object`] yields the same claims: the integers are
+/// plain JSON integers of at most 18 digits without leading zeros, and `sub` needs no
+/// unescaping.
+fn minted_claims<'a>(bytes: &'a [u8], prefix: &str) -> Option<ClaimsIn<'a>> {
+    /// A JSON integer of 1 to 18 digits, no leading zero, no `-0`; and the rest of the input.
+    fn int(b: &[u8]) -> Option<(i64, &[u8])> {
+        let (neg, digits) = match b.split_first() {
+            Some((b'-', d)) => (true, d),
+            _ => (false, b),
+        };
+        let mut v = 0i64;
+        let mut n = 0;
+        while n < digits.len() && digits[n].is_ascii_digit() {
+            if n == 18 {
+                return None;
+            }
+            v = v * 10 + i64::from(digits[n] - b'0');
+            n += 1;
+        }
+        // `-0` is a float to serde_json (it keeps the sign), so it is not an integer here.
+        if n == 0 || (digits[0] == b'0' && (n > 1 || neg)) {
+            return None;
+        }
+        Some((if neg { -v } else { v }, &digits[n..]))
+    }
+    let rest = bytes.strip_prefix(prefix.as_bytes())?.strip_prefix(b"\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let (sub, rest) = rest.split_at(end);
+    if !sub.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'\\') {
+        return None;
+    }
+    let rest = rest.strip_prefix(br#"","iat":"#)?;
+    let (iat, rest) = int(rest)?;
+    let (exp, rest) = int(rest.strip_prefix(br#","exp":"#)?)?;
+    if rest != b"}" {
+        return None;
+    }
+    Some(ClaimsIn {
+        iss: Cow::Borrowed(""),
+        sub: Cow::Borrowed(std::str::from_utf8(sub).ok()?),
+        iat,
+        exp,
+    })
 }
 
 /// Deserializes a JSON object into `T`, mapping serde's errors onto [`Malformed`].
@@ -1058,5 +1148,83 @@ mod tests {
         assert_eq!(a, a.clone());
         assert_ne!(a, k.mint(SID, 100, 161));
         assert_ne!(a, Bearer::from(String::new()));
+    }
+
+    /// The hand-written claim set is byte for byte what `serde_json` writes.
+    #[test]
+    fn minted_claims_match_serde_json() {
+        #[derive(Serialize)]
+        struct ClaimsOut<'a> {
+            iss: &'a str,
+            sub: &'a str,
+            iat: i64,
+            exp: i64,
+        }
+        for iss in [ISS, "", "a\"b\\c\u{1}\u{7f}é/"] {
+            let k = BearerKeys::new(iss, "k1", secret(1));
+            for sub in [
+                SID,
+                "",
+                "quote\"",
+                "back\\slash",
+                "tab\t",
+                "\u{0}",
+                "\u{7f}",
+                "é👩‍💻",
+                "a/b",
+            ] {
+                for (iat, exp) in [(0, 1), (-5, i64::MAX), (i64::MIN, -1)] {
+                    let token = k.mint(sub, iat, exp);
+                    let payload = token.as_str().split('.').nth(1).unwrap();
+                    let got = URL_SAFE_NO_PAD.decode(payload).unwrap();
+                    let want = serde_json::to_vec(&ClaimsOut { iss, sub, iat, exp }).unwrap();
+                    assert_eq!(got, want, "{sub:?}");
+                }
+            }
+        }
+    }
+
+    /// The parser-free reading of minted claim sets agrees with the strict parser.
+    #[test]
+    fn minted_claims_fast_path_agrees_with_the_parser() {
+        let k = keys();
+        let prefix = &k.claims_prefix;
+        let parse = |json: &str| {
+            strict_object::<ClaimsIn<'_>>(json.as_bytes(), Part::Payload)
+                .ok()
+                .map(|c| (c.iss.into_owned(), c.sub.into_owned(), c.iat, c.exp))
+        };
+        for tail in [
+            r#""abc","iat":1,"exp":2}"#,
+            r#""","iat":0,"exp":-0}"#,
+            r#""a b~","iat":-5,"exp":999999999999999999}"#,
+            r#""abc","iat":01,"exp":2}"#,
+            r#""abc","iat":1.0,"exp":2}"#,
+            r#""abc","iat":1e3,"exp":2}"#,
+            r#""abc","iat":1,"exp":2} "#,
+            r#""abc","iat":1,"exp":2,"x":1}"#,
+            r#""a\"b","iat":1,"exp":2}"#,
+            r#""a\u0041","iat":1,"exp":2}"#,
+            r#""abc","iat":1,"exp":9999999999999999999}"#,
+            r#""abc","iat":-,"exp":2}"#,
+            r#""abc","iat":1,"iat":1,"exp":2}"#,
+            "\"\u{e9}\",\"iat\":1,\"exp\":2}",
+            "\"\t\",\"iat\":1,\"exp\":2}",
+        ] {
+            let json = format!("{prefix}{tail}");
+            let fast = minted_claims(json.as_bytes(), prefix)
+                .map(|c| (ISS.to_owned(), c.sub.into_owned(), c.iat, c.exp));
+            let slow = parse(&json);
+            if let Some(f) = fast {
+                assert_eq!(Some(f), slow, "{json}");
+            }
+        }
+        // The minted form itself takes the fast path.
+        let b = k.mint(SID, 100, 160);
+        let payload = URL_SAFE_NO_PAD
+            .decode(b.as_str().split('.').nth(1).unwrap())
+            .unwrap();
+        let c = minted_claims(&payload, prefix).expect("fast path");
+        assert_eq!((&*c.sub, c.iat, c.exp), (SID, 100, 160));
     }
 }

@@ -1,8 +1,11 @@
 //! The in-memory [`SessionStore`]: sharded hash maps with a subject index.
 //!
 //! Layout and locking:
-//! * Sessions live in [`SHARDS`] `Mutex<HashMap<SessionId, Session>>` shards chosen by a keyed
-//!   hash of the id, so `get` is one lock and one lookup.
+//! * Sessions live in [`SHARDS`] `Mutex<HashMap<SessionId, Record>>` shards chosen by the id's
+//!   last characters (ids are random), so `get` is one lock and one lookup. A [`Record`] keeps
+//!   the id and subject the store itself reads and packs every other string of the session into
+//!   one allocation, so reading a session back touches a few cache lines rather than a dozen
+//!   scattered strings (it matters once the sessions no longer fit in the CPU caches).
 //! * The subject index (subject → ids) is sharded the same way by subject. Locks are only ever
 //!   nested in one order, **session shard, then subject shard**; paths that start from the index
 //!   (`list_subject`, `delete_subject`) copy or take the id set and release the index lock before
@@ -16,7 +19,7 @@ use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::mem::{size_of, size_of_val};
+use std::mem::size_of;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::clock::Clock;
@@ -26,7 +29,7 @@ use crate::store::{SessionStore, StoreError};
 /// Number of shards of each map.
 const SHARDS: usize = 32;
 
-type SessionShard = HashMap<SessionId, Session>;
+type SessionShard = HashMap<SessionId, Record>;
 type SubjectShard = HashMap<String, HashSet<SessionId>>;
 type JtiShard = HashMap<(String, String), i64>;
 
@@ -125,22 +128,28 @@ impl MemoryStore {
     /// assert!(MemoryStore::approx_bytes_per_session(&s) < 1024);
     /// ```
     pub fn approx_bytes_per_session(session: &Session) -> usize {
-        fn strings(v: &[String]) -> usize {
-            size_of_val(v) + v.iter().map(String::len).sum::<usize>()
-        }
         let id = session.id.as_str().len();
-        // Map slot (key + value + control byte) plus everything the record points to.
+        let strings =
+            3 + usize::from(session.jti.is_some()) + session.groups.len() + session.policies.len();
+        // Map slot (key + record + control byte) plus what the record points to: the key's and
+        // the record's id, the subject, the packed strings and (for many groups) their end
+        // offsets.
         let record = size_of::<SessionId>()
-            + size_of::<Session>()
+            + size_of::<Record>()
             + 1
             + 2 * id
-            + session.principal_type.len()
             + session.subject.len()
+            + session.principal_type.len()
             + session.identity.len()
             + session.issuer.len()
-            + strings(&session.groups)
-            + strings(&session.policies)
-            + session.jti.as_ref().map_or(0, String::len);
+            + session.groups.iter().map(String::len).sum::<usize>()
+            + session.policies.iter().map(String::len).sum::<usize>()
+            + session.jti.as_ref().map_or(0, String::len)
+            + if strings > INLINE_ENDS {
+                strings * size_of::<u32>()
+            } else {
+                0
+            };
         // Subject-index entry (the subject string itself is shared by all of its sessions).
         let index = size_of::<SessionId>() + 1 + id;
         // Hash tables run at most 7/8 full.
@@ -151,8 +160,18 @@ impl MemoryStore {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
+    /// The shard of a session. Ids are 256 random bits (or, for ids a caller made up, at worst
+    /// skewed towards some shards: a matter of lock contention, not of correctness), so their
+    /// last characters pick the shard without hashing the id twice per lookup; the map inside
+    /// still uses the keyed hasher.
     fn session_shard(&self, id: &SessionId) -> MutexGuard<'_, SessionShard> {
-        lock(&self.sessions[self.shard_of(id.as_str())])
+        let b = id.as_str().as_bytes();
+        let pick = b
+            .iter()
+            .rev()
+            .take(2)
+            .fold(0usize, |acc, c| acc * 131 + usize::from(*c));
+        lock(&self.sessions[pick % SHARDS])
     }
 
     fn subject_shard(&self, subject: &str) -> MutexGuard<'_, SubjectShard> {
@@ -207,11 +226,11 @@ impl SessionStore for MemoryStore {
                     return Err(StoreError::AlreadyExists);
                 }
                 // An expired session no longer exists; its id may be reused.
-                let old = e.insert(session.clone());
+                let old = e.insert(Record::new(session));
                 self.index_remove(&old.subject, &old.id);
             }
             Entry::Vacant(e) => {
-                e.insert(session.clone());
+                e.insert(Record::new(session));
             }
         }
         self.index_add(&session.subject, &session.id);
@@ -223,7 +242,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.session_shard(id);
         match shard.get(id) {
             None => Ok(None),
-            Some(s) if !s.is_expired(now) => Ok(Some(s.clone())),
+            Some(s) if !s.is_expired(now) => Ok(Some(s.to_session_with_id(id.clone()))),
             Some(_) => {
                 if let Some(old) = shard.remove(id) {
                     self.index_remove(&old.subject, id);
@@ -274,7 +293,7 @@ impl SessionStore for MemoryStore {
             let mut shard = self.session_shard(&id);
             match shard.get(&id) {
                 Some(s) if s.subject != subject => {}
-                Some(s) if !s.is_expired(now) => out.push(s.clone()),
+                Some(s) if !s.is_expired(now) => out.push(s.to_session()),
                 Some(_) => {
                     shard.remove(&id);
                     self.index_remove(subject, &id);
@@ -334,6 +353,118 @@ impl SessionStore for MemoryStore {
                 e.insert(expires_at);
                 Ok(true)
             }
+        }
+    }
+}
+
+/// A stored session: the id and subject (read by the store itself) and the expiry as fields,
+/// every other string packed into one allocation.
+struct Record {
+    id: SessionId,
+    subject: String,
+    created_at: i64,
+    expires_at: i64,
+    /// `principal_type`, `identity`, `issuer`, the groups, the policies, then `jti` if any.
+    text: Box<str>,
+    /// Where each of those strings ends in `text`.
+    ends: Ends,
+    groups: u32,
+    policies: u32,
+    has_jti: bool,
+}
+
+impl Record {
+    fn new(s: &Session) -> Self {
+        let parts = [&s.principal_type, &s.identity, &s.issuer]
+            .into_iter()
+            .chain(&s.groups)
+            .chain(&s.policies)
+            .chain(&s.jti);
+        let len = parts.clone().map(String::len).sum();
+        let mut text = String::with_capacity(len);
+        let mut ends = Vec::with_capacity(parts.clone().count());
+        for p in parts {
+            text.push_str(p);
+            // Sessions are far below 4 GiB (tokens are capped at `max_token_bytes`).
+            ends.push(u32::try_from(text.len()).expect("a session under 4 GiB"));
+        }
+        let ends = if ends.len() <= INLINE_ENDS {
+            let mut inline = [0u32; INLINE_ENDS];
+            inline[..ends.len()].copy_from_slice(&ends);
+            Ends::Inline {
+                len: ends.len() as u8,
+                ends: inline,
+            }
+        } else {
+            Ends::Heap(ends.into_boxed_slice())
+        };
+        Record {
+            id: s.id.clone(),
+            subject: s.subject.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            text: text.into_boxed_str(),
+            ends,
+            groups: u32::try_from(s.groups.len()).expect("fewer than 2^32 groups"),
+            policies: u32::try_from(s.policies.len()).expect("fewer than 2^32 policies"),
+            has_jti: s.jti.is_some(),
+        }
+    }
+
+    /// The session, exactly as it was stored.
+    fn to_session(&self) -> Session {
+        self.to_session_with_id(self.id.clone())
+    }
+
+    /// The session, with `id` (equal to the stored one: the lookup key, already in cache).
+    fn to_session_with_id(&self, id: SessionId) -> Session {
+        let mut start = 0;
+        let mut parts = self.ends.as_slice().iter().map(|&end| {
+            let end = end as usize;
+            let part = &self.text[start..end];
+            start = end;
+            part.to_owned()
+        });
+        let mut next = || parts.next().unwrap_or_default();
+        let principal_type = next();
+        let identity = next();
+        let issuer = next();
+        let groups = (0..self.groups).map(|_| next()).collect();
+        let policies = (0..self.policies).map(|_| next()).collect();
+        let jti = self.has_jti.then(next);
+        Session {
+            id,
+            principal_type,
+            subject: self.subject.clone(),
+            identity,
+            issuer,
+            groups,
+            policies,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            jti,
+        }
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// End offsets of up to this many strings are kept inside the record itself.
+const INLINE_ENDS: usize = 10;
+
+/// A record's end offsets: inline for typical sessions, on the heap for many groups.
+enum Ends {
+    Inline { len: u8, ends: [u32; INLINE_ENDS] },
+    Heap(Box<[u32]>),
+}
+
+impl Ends {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ends::Inline { len, ends } => &ends[..usize::from(*len)],
+            Ends::Heap(e) => e,
         }
     }
 }
@@ -566,6 +697,25 @@ mod tests {
         store.sweep().await.expect("sweep");
         assert!(store.is_empty());
         store.assert_consistent();
+    }
+
+    #[test]
+    fn records_give_back_the_exact_session() {
+        let base = Session::new(SessionId::generate(), "https://idp", "alice", T0, T0 + 60);
+        let mut odd = Session::new(SessionId::generate(), "", "", -1, i64::MAX)
+            .with_groups(["", "ü 👩‍💻", "a\u{0}b", ""])
+            .with_policies(Vec::<String>::new())
+            .with_jti(Some(String::new()));
+        odd.principal_type = "something-else".to_owned();
+        odd.subject = "not derived from issuer and identity".to_owned();
+        let many = base
+            .clone()
+            .with_groups((0..300).map(|i| format!("g{i}")))
+            .with_policies((0..300).map(|i| format!("p{i}")))
+            .with_jti(Some("j".repeat(1000)));
+        for s in [base, odd, many] {
+            assert_eq!(Record::new(&s).to_session(), s);
+        }
     }
 
     #[test]

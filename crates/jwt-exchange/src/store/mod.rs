@@ -8,15 +8,25 @@
 //!
 //! Expired sessions are never returned: backends reap them lazily on read and in bulk in
 //! [`SessionStore::sweep`], which [`spawn_sweeper`] runs periodically.
+//!
+//! [`CachedStore`] optionally puts a bounded in-process near-cache in front of a shared store,
+//! kept coherent across instances by [`Invalidation`] messages over an [`Invalidator`] (Redis
+//! pub/sub, PostgreSQL `LISTEN`/`NOTIFY`); see [`CachedStore`] for the rules.
 
 use std::error::Error;
+use std::sync::Arc;
 
 use crate::session::{Session, SessionId};
 
 mod memory;
+mod near_cache;
 mod sweep;
 
 pub use memory::MemoryStore;
+pub use near_cache::{
+    CachedStore, Invalidation, InvalidationListener, Invalidator, ListenGuard, LocalInvalidator,
+    NearCacheConfig, NearCacheStats,
+};
 pub use sweep::{spawn_sweeper, SweeperHandle};
 
 /// A boxed error from a store backend, kept as the source of a [`StoreError`].
@@ -147,5 +157,51 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// `active sessions` metric. `Ok(None)` when the backend cannot count cheaply (the default).
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         Ok(None)
+    }
+}
+
+/// A shared store is a store: `Arc<MemoryStore>` or `Arc<dyn SessionStore>` can be wrapped (by
+/// a [`CachedStore`], for instance) while other owners keep using it.
+#[async_trait::async_trait]
+impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        (**self).create(session).await
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        (**self).get(id).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        (**self).delete(id).await
+    }
+
+    async fn delete_subject(&self, subject: &str) -> Result<usize, StoreError> {
+        (**self).delete_subject(subject).await
+    }
+
+    async fn list_subject(&self, subject: &str) -> Result<Vec<Session>, StoreError> {
+        (**self).list_subject(subject).await
+    }
+
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        (**self).sweep().await
+    }
+
+    async fn claim_jti(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        (**self).claim_jti(issuer, jti, expires_at).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
+
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        (**self).count().await
     }
 }

@@ -2,9 +2,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{Map, Value};
 
-use crate::json::{self, StrictJsonError};
+use crate::json::{self, Doc, Json, StrictJsonError};
 use crate::verify::error::{Malformed, Part, VerifyError};
 use crate::Algorithm;
 
@@ -33,22 +32,28 @@ pub(crate) struct Header {
 /// Splits a compact JWS into its three segments; the header and signature must be non-empty.
 /// (An empty payload is a valid JWS; as a JWT it then fails the claim-set JSON check.)
 pub(crate) fn split(token: &str) -> Result<Segments<'_>, VerifyError> {
-    let count = token.bytes().filter(|b| *b == b'.').count() + 1;
-    if count != 3 {
-        return Err(Malformed::SegmentCount { count }.into());
-    }
-    let mut it = token.splitn(3, '.');
-    let (Some(header), Some(payload), Some(signature)) = (it.next(), it.next(), it.next()) else {
-        return Err(Malformed::SegmentCount { count }.into());
+    // Two searches for the separators and one for a third (all memchr-fast); the full count is
+    // only needed for the error.
+    let count = || token.bytes().filter(|b| *b == b'.').count() + 1;
+    let Some(first) = token.find('.') else {
+        return Err(Malformed::SegmentCount { count: 1 }.into());
     };
+    let Some(second) = token[first + 1..].find('.').map(|i| first + 1 + i) else {
+        return Err(Malformed::SegmentCount { count: 2 }.into());
+    };
+    let signature = &token[second + 1..];
+    if signature.contains('.') {
+        return Err(Malformed::SegmentCount { count: count() }.into());
+    }
+    let header = &token[..first];
+    let payload = &token[first + 1..second];
     for (seg, part) in [(header, Part::Header), (signature, Part::Signature)] {
         if seg.is_empty() {
             return Err(Malformed::EmptySegment(part).into());
         }
     }
-    let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(Segments {
-        signing_input,
+        signing_input: &token[..second],
         header,
         payload,
         signature,
@@ -62,10 +67,9 @@ pub(crate) fn b64(seg: &str, part: Part) -> Result<Vec<u8>, VerifyError> {
         .map_err(|_| Malformed::Base64(part).into())
 }
 
-/// Decodes a segment as a strict JSON object.
-pub(crate) fn json_object(seg: &str, part: Part) -> Result<Map<String, Value>, VerifyError> {
-    let bytes = b64(seg, part)?;
-    json::parse_object(&bytes).map_err(|e| {
+/// Parses decoded segment bytes as a strict JSON object (strings borrowed where possible).
+pub(crate) fn json_doc(bytes: &[u8], part: Part) -> Result<Doc<'_>, VerifyError> {
+    json::parse_doc(bytes).map_err(|e| {
         match e {
             StrictJsonError::Syntax => Malformed::Json(part),
             StrictJsonError::Duplicate => Malformed::DuplicateMember(part),
@@ -75,13 +79,28 @@ pub(crate) fn json_object(seg: &str, part: Part) -> Result<Map<String, Value>, V
     })
 }
 
+/// Header bytes up to this length are decoded on the stack.
+const HEADER_STACK: usize = 384;
+
 impl Header {
     /// Decodes and checks the protected header: `alg`, then `crit`, then the forbidden
     /// parameters, then the types of `kid` and `typ`.
     pub(crate) fn decode(seg: &str) -> Result<Header, VerifyError> {
-        let map = json_object(seg, Part::Header)?;
+        let mut stack = [0u8; HEADER_STACK];
+        let heap;
+        let bytes: &[u8] = if base64::decoded_len_estimate(seg.len()) <= HEADER_STACK {
+            // Same engine and rules as `b64`, into a stack buffer (it cannot be too small).
+            let n = URL_SAFE_NO_PAD
+                .decode_slice(seg, &mut stack)
+                .map_err(|_| VerifyError::from(Malformed::Base64(Part::Header)))?;
+            &stack[..n]
+        } else {
+            heap = b64(seg, Part::Header)?;
+            &heap
+        };
+        let map = json_doc(bytes, Part::Header)?;
         let alg = match map.get("alg") {
-            Some(Value::String(s)) => s
+            Some(Json::String(s)) => s
                 .parse::<Algorithm>()
                 .map_err(|_| VerifyError::UnsupportedAlgorithm)?,
             _ => return Err(VerifyError::InvalidHeader { param: "alg" }),
@@ -89,15 +108,12 @@ impl Header {
         if map.contains_key("crit") {
             return Err(VerifyError::CriticalHeader);
         }
-        if let Some(param) = FORBIDDEN_HEADER_PARAMS
-            .iter()
-            .find(|p| map.contains_key(**p))
-        {
+        if let Some(param) = FORBIDDEN_HEADER_PARAMS.iter().find(|p| map.contains_key(p)) {
             return Err(VerifyError::ForbiddenHeaderParameter { param });
         }
         let opt_str = |param: &'static str| match map.get(param) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
             Some(_) => Err(VerifyError::InvalidHeader { param }),
         };
         Ok(Header {
@@ -110,17 +126,19 @@ impl Header {
     /// `typ` check: absent, or one of `allowed` compared ASCII case-insensitively, with the
     /// `application/` prefix optional (RFC 7515 §4.1.9).
     pub(crate) fn check_typ(&self, allowed: &[String]) -> Result<(), VerifyError> {
+        // Lower-cased, then without an `application/` prefix; compared without allocating.
+        fn bare(s: &str) -> &str {
+            const PREFIX: &str = "application/";
+            match s.get(..PREFIX.len()) {
+                Some(p) if p.eq_ignore_ascii_case(PREFIX) => &s[PREFIX.len()..],
+                _ => s,
+            }
+        }
         let Some(typ) = &self.typ else {
             return Ok(());
         };
-        let bare = |s: &str| -> String {
-            let lower = s.to_ascii_lowercase();
-            lower
-                .strip_prefix("application/")
-                .map_or(lower.clone(), str::to_owned)
-        };
         let t = bare(typ);
-        if allowed.iter().any(|a| bare(a) == t) {
+        if allowed.iter().any(|a| bare(a).eq_ignore_ascii_case(t)) {
             Ok(())
         } else {
             Err(VerifyError::DisallowedType)

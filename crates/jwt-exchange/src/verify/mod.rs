@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::claims::{self, VerifiedClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, ProviderConfig, Providers};
+use crate::json::Json;
 use crate::jwks::{JwksCache, JwksError, KeyStatus};
 use error::{Part, VerifyError};
 use jws::Header;
@@ -236,6 +237,24 @@ impl Verifier {
     /// rate-limited refetch when unknown) → signature → claims (`aud`, `exp`, `nbf`, `iat`,
     /// `max_token_age`, `required_claims`, identity, groups).
     pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
+        self.verify_inner(token, true).await
+    }
+
+    /// [`Verifier::verify`] for the login path: the same checks in the same order, but
+    /// [`VerifiedClaims::claims`] is left empty (login reads only the checked fields), which
+    /// saves copying every claim into a map.
+    pub(crate) async fn verify_for_login(
+        &self,
+        token: &str,
+    ) -> Result<VerifiedClaims, VerifyError> {
+        self.verify_inner(token, false).await
+    }
+
+    async fn verify_inner(
+        &self,
+        token: &str,
+        keep_claims: bool,
+    ) -> Result<VerifiedClaims, VerifyError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(VerifyError::TooLarge {
@@ -245,12 +264,13 @@ impl Verifier {
         }
         let seg = jws::split(token)?;
         let header = Header::decode(seg.header)?;
-        let claims = jws::json_object(seg.payload, Part::Payload)?;
+        let payload = jws::b64(seg.payload, Part::Payload)?;
+        let claims = jws::json_doc(&payload, Part::Payload)?;
         let signature = jws::b64(seg.signature, Part::Signature)?;
         let provider = match claims.get("iss") {
-            Some(serde_json::Value::String(iss)) => inner
+            Some(Json::String(iss)) => inner
                 .by_issuer
-                .get(iss.as_str())
+                .get(iss.as_ref())
                 .map(|i| &inner.providers[*i])
                 .ok_or(VerifyError::UnknownIssuer)?,
             Some(_) => return Err(VerifyError::InvalidClaimType { claim: "iss" }),
@@ -280,6 +300,7 @@ impl Verifier {
             inner.clock.unix_seconds(),
             header.alg,
             header.kid,
+            keep_claims,
         )
     }
 }

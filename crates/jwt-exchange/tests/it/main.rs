@@ -7,6 +7,7 @@ mod exchange;
 mod http;
 mod jwks_cache;
 mod logs;
+mod props;
 mod store;
 mod verify;
 mod wycheproof;

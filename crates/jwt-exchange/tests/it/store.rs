@@ -1,10 +1,13 @@
-//! The store conformance suite against [`MemoryStore`], plus the sweeper over a real runtime.
+//! The store conformance suite against [`MemoryStore`] (bare, and behind a near-cache), plus
+//! the sweeper over a real runtime.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_exchange::session::{Session, SessionId};
-use jwt_exchange::store::{spawn_sweeper, MemoryStore, SessionStore};
+use jwt_exchange::store::{
+    spawn_sweeper, CachedStore, LocalInvalidator, MemoryStore, NearCacheConfig, SessionStore,
+};
 use jwt_exchange::MockClock;
 use jwt_exchange_testkit::store_conformance;
 
@@ -24,6 +27,26 @@ async fn memory_store_conformance() {
 async fn memory_store_conformance_single_thread() {
     let (store, clock) = memory_store();
     store_conformance::run_all(store, &clock).await;
+}
+
+/// A near-cache in front of the store must not change anything the suite can observe; run
+/// twice, through two caches sharing one bus and one store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn near_cached_memory_store_conformance() {
+    let clock = MockClock::at_unix(1_700_000_000);
+    let shared = Arc::new(MemoryStore::new(Arc::new(clock.clone())));
+    let bus = LocalInvalidator::new();
+    let config = NearCacheConfig::default()
+        .with_max_entries(64)
+        .with_clock(Arc::new(clock.clone()));
+    let store: Arc<dyn SessionStore> = Arc::new(CachedStore::new(
+        Arc::clone(&shared),
+        Arc::new(bus.clone()),
+        config.clone(),
+    ));
+    store_conformance::run_all(store, &clock).await;
+    let other: Arc<dyn SessionStore> = Arc::new(CachedStore::new(shared, Arc::new(bus), config));
+    store_conformance::run_all(other, &clock).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,85 @@
+//! Runs one hot path in a tight loop for a while, for a profiler (`perf record`, `valgrind
+//! --tool=callgrind`): `hotloop login|verify|authenticate|authorize|mint [SECONDS] [--alg ALG]`.
+//!
+//! `cargo build --release -p jwt-exchange-bench --bin hotloop`, then for instance
+//! `perf record -g target/release/hotloop login 10` or
+//! `valgrind --tool=callgrind target/release/hotloop login 0.2`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use jwt_exchange::store::SessionStore;
+use jwt_exchange::Algorithm;
+use jwt_exchange_bench::fixture::{
+    entra_token, runtime, standard_roles, Fixture, Options, ACTION, RESOURCE,
+};
+use jwt_exchange_bench::Bench;
+
+fn main() {
+    let bench = Bench::from_env();
+    // Positional arguments: everything that is neither a flag nor a flag's value.
+    let mut args: Vec<String> = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--alg" | "--samples" | "--sample-ms" => {
+                it.next();
+            }
+            _ if a.starts_with("--") => {}
+            _ => args.push(a),
+        }
+    }
+    let what = args.first().map_or("login", String::as_str).to_owned();
+    let secs: f64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if bench.quick() { 0.05 } else { 5.0 });
+    let alg: Algorithm = bench
+        .value("--alg")
+        .unwrap_or("RS256")
+        .parse()
+        .expect("--alg RS256|ES256|EdDSA|PS256");
+    let rt = runtime();
+    let fx = rt.block_on(Fixture::start(Options::default()));
+    let ex = &fx.exchange;
+    let token = entra_token(fx.key(alg), &standard_roles());
+    let login = rt.block_on(ex.login(&token)).expect("login");
+    let bearer = login.token.as_str().to_owned();
+    let who = rt.block_on(ex.authenticate(&bearer)).expect("authenticate");
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    rt.block_on(async {
+        while Instant::now() < end {
+            if n.is_multiple_of(4096) && what == "login" {
+                // Keep the store at a steady size, as the login bench does.
+                let subject = jwt_exchange::Session::subject_for(
+                    jwt_exchange_testkit::claims::ENTRA_ISSUER,
+                    jwt_exchange_bench::fixture::OID,
+                );
+                let _ = fx.store.delete_subject(&subject).await;
+            }
+            for _ in 0..64 {
+                match what.as_str() {
+                    "login" => {
+                        black_box(ex.login(&token).await.is_ok());
+                    }
+                    "verify" => {
+                        black_box(ex.verifier().verify(&token).await.is_ok());
+                    }
+                    "authenticate" => {
+                        black_box(ex.authenticate(&bearer).await.is_ok());
+                    }
+                    "authorize" => {
+                        black_box(ex.authorize(&who, ACTION, RESOURCE).await.is_ok());
+                    }
+                    "mint" => {
+                        black_box(fx.bearer.mint(who.session_id.as_str(), 0, 60));
+                    }
+                    other => panic!("unknown hot path {other}"),
+                }
+                n += 1;
+            }
+        }
+    });
+    println!("{what}: {n} iterations in {secs} s");
+}

@@ -1,0 +1,315 @@
+//! HTTP over loopback: starts a loopback IdP and one axum server (the jwt-exchange router, an
+//! unauthenticated `GET /healthz`, and `GET /jwt/protected` guarded by a middleware that runs
+//! `jsonwebtoken::decode` on the IdP token of every request — what the `jwt-authorizer` crate
+//! does), loads it with a closed-loop HTTP/1.1 generator, stops everything.
+//!
+//! Rows: `POST /auth/jwt/login` (vs. the in-process login rate × cores), `GET /auth/check` with
+//! a bearer (vs. `GET /healthz` of the same server), and the bearer request vs.
+//! `GET /jwt/protected` (RS256 and ES256 IdP tokens).
+//!
+//! `cargo run --release -p jwt-exchange-bench --bin http [-- --quick] [--connections N]
+//! [--seconds S] [--rounds R] [--server-threads N] [--client-threads N]`
+//!
+//! The generator shares the machine's cores with the server; every figure is for that set-up.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header::AUTHORIZATION, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use jwt_exchange::{Algorithm, Exchange};
+use jwt_exchange_bench::fixture::{
+    entra_token, runtime, standard_roles, EntraClaims, Fixture, JsonWebToken, Options, ACTION,
+    RESOURCE,
+};
+use jwt_exchange_bench::harness::{fmt_ns, fmt_rate, header, median, percentile, target};
+use jwt_exchange_bench::load::{self, Limits, Server, Target};
+use jwt_exchange_bench::Bench;
+
+/// `kid` → the `jsonwebtoken` decoder for that key: the state of the comparison middleware.
+#[derive(Clone)]
+struct JwtKeys(Arc<HashMap<String, JsonWebToken>>);
+
+/// What `jwt-authorizer` does per request: read the bearer, decode the header, pick the key by
+/// `kid`, `jsonwebtoken::decode` + validate, put the claims in the request.
+async fn jwt_authorizer_like(
+    State(keys): State<JwtKeys>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let claims = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| {
+            let header = jsonwebtoken::decode_header(token).ok()?;
+            keys.0.get(header.kid.as_deref()?)?.decode(token).ok()
+        });
+    match claims {
+        Some(c) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
+        }
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn protected(Extension(c): Extension<EntraClaims>) -> String {
+    c.oid
+}
+
+struct Row {
+    target: Target,
+    rates: Vec<f64>,
+    latencies: Vec<f64>,
+    errors: u64,
+}
+
+fn main() {
+    let bench = Bench::from_env();
+    header("http", &bench);
+    let num = |name: &str, default: usize| -> usize {
+        bench
+            .value(name)
+            .map_or(default, |v| v.parse().expect("a number"))
+    };
+    let connections = num("--connections", bench.pick(4, 32));
+    let rounds = num("--rounds", bench.pick(1, 7));
+    let seconds: f64 = bench
+        .value("--seconds")
+        .map_or(bench.pick(0.25, 1.0), |v| v.parse().expect("seconds"));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let server_threads = num("--server-threads", cores);
+    let client_threads = num("--client-threads", 1);
+    println!(
+        "set-up: server runtime {server_threads} threads, load generator {client_threads} thread(s), {connections} keep-alive connections, {seconds} s per row, {rounds} round(s)"
+    );
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(server_threads)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let fx = server_rt.block_on(Fixture::start(Options::default()));
+    let ex = fx.exchange.clone();
+    let rs = fx.key(Algorithm::RS256);
+    let es = fx.key(Algorithm::ES256);
+    let rsa_token = entra_token(rs, &standard_roles());
+    let ec_token = entra_token(es, &standard_roles());
+    server_rt.block_on(ex.login(&rsa_token)).expect("login");
+    // The checked session belongs to another identity than the logins' sessions, which are
+    // cleared between rows.
+    let bearer = fx.session_bearer(&server_rt, "checker");
+
+    let keys = JwtKeys(Arc::new(HashMap::from([
+        (rs.kid.clone(), JsonWebToken::new(rs)),
+        (es.kid.clone(), JsonWebToken::new(es)),
+    ])));
+    let app = app(ex.clone(), keys);
+    let server = Server::start(&server_rt, Router::new().merge(app));
+    let addr = server.addr;
+
+    // The in-process login rate on one core, same exchange, same token: the ceiling of the
+    // HTTP login row is this × cores.
+    let inproc = || {
+        let rt = runtime();
+        let t = Instant::now();
+        let mut n = 0u64;
+        let budget = Duration::from_secs_f64(bench.pick(0.1, 1.0));
+        rt.block_on(async {
+            while t.elapsed() < budget {
+                for _ in 0..32 {
+                    black_box(ex.login(&rsa_token).await.is_ok());
+                }
+                n += 32;
+            }
+        });
+        fx.clear_sessions(&server_rt);
+        n as f64 / t.elapsed().as_secs_f64()
+    };
+    let mut rows = rows(&bearer, &rsa_token, &ec_token);
+    // `--rows a,b`: only the rows whose name contains one of these (for profiling one row).
+    if let Some(only) = bench.value("--rows") {
+        rows.retain(|r| only.split(',').any(|w| r.target.name.contains(w)));
+    }
+    let with_login = rows.iter().any(|r| r.target.method == hyper::Method::POST);
+    let inproc_before = if with_login { inproc() } else { f64::NAN };
+
+    let limits = Limits {
+        connections,
+        duration: Duration::from_secs_f64(seconds),
+        max_requests: 10_000_000,
+    };
+    for _ in 0..rounds {
+        for row in &mut rows {
+            let out = client_rt.block_on(load::run(addr, &row.target, limits));
+            row.rates.push(out.rate());
+            row.errors += out.errors;
+            if out.errors > 0 {
+                eprintln!(
+                    "{}: unexpected statuses {:?}",
+                    row.target.name, out.statuses
+                );
+            }
+            row.latencies.extend(out.latencies);
+            fx.clear_sessions(&server_rt);
+        }
+    }
+    let inproc_after = if with_login { inproc() } else { f64::NAN };
+    drop(server);
+
+    report(&mut rows, inproc_before, inproc_after, cores);
+}
+
+/// Prints the table and the targets; exits non-zero when a request failed.
+fn report(rows: &mut [Row], inproc_before: f64, inproc_after: f64, cores: usize) {
+    println!("\n## HTTP over loopback\n");
+    println!("| row | median rate | min–max | p50 latency | p99 latency | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for row in rows.iter_mut() {
+        row.latencies.sort_by(f64::total_cmp);
+        let mut r = row.rates.clone();
+        r.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {} | {}–{} | {} | {} | {} |",
+            row.target.name,
+            fmt_rate(median(&r)),
+            fmt_rate(r[0]),
+            fmt_rate(r[r.len() - 1]),
+            fmt_ns(percentile(&row.latencies, 50.0)),
+            fmt_ns(percentile(&row.latencies, 99.0)),
+            row.errors
+        );
+    }
+    let inproc_rate = inproc_before.max(inproc_after);
+    if inproc_rate.is_finite() {
+        println!(
+        "\nin-process login: {} / {} on one core (before / after the HTTP rows); × {cores} cores = {}",
+        fmt_rate(inproc_before),
+        fmt_rate(inproc_after),
+        fmt_rate(inproc_rate * cores as f64)
+    );
+    }
+    let find = |prefix: &str| rows.iter().position(|r| r.target.name.starts_with(prefix));
+    let per_round = |a: usize, b: usize| -> f64 {
+        let mut r: Vec<f64> = rows[a]
+            .rates
+            .iter()
+            .zip(&rows[b].rates)
+            .map(|(x, y)| x / y)
+            .collect();
+        r.sort_by(f64::total_cmp);
+        median(&r)
+    };
+    let health = find("GET /healthz");
+    let check = find("GET /auth/check");
+    let jwt_rsa = find("GET /jwt/protected, jsonwebtoken::decode per request (RS256)");
+    let jwt_ec = find("GET /jwt/protected, jsonwebtoken::decode per request (ES256)");
+    if let Some(login) = find("POST /auth/jwt/login") {
+        let mut rates = rows[login].rates.clone();
+        rates.sort_by(f64::total_cmp);
+        let ratio = median(&rates) / (inproc_rate * cores as f64);
+        target(
+            "HTTP login rate / (in-process login rate × cores)",
+            &format!("{ratio:.2}"),
+            "≥ 0.6",
+            ratio >= 0.6,
+        );
+    }
+    if let (Some(check), Some(health)) = (check, health) {
+        let ratio = per_round(check, health);
+        target(
+            "GET /auth/check / GET /healthz throughput",
+            &format!("{ratio:.2}"),
+            "≥ 0.8",
+            ratio >= 0.8,
+        );
+    }
+    if let (Some(check), Some(jwt)) = (check, jwt_rsa) {
+        let ratio = per_round(check, jwt);
+        target(
+            "bearer request / jsonwebtoken-per-request (RS256) throughput",
+            &format!("{ratio:.2}×"),
+            "≥ 5×",
+            ratio >= 5.0,
+        );
+    }
+    if let (Some(check), Some(jwt)) = (check, jwt_ec) {
+        let ratio = per_round(check, jwt);
+        println!("bearer request / jsonwebtoken-per-request (ES256) throughput: {ratio:.2}×");
+    }
+    let errors: u64 = rows.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        eprintln!("{errors} requests failed or had an unexpected status");
+        std::process::exit(1);
+    }
+}
+
+impl Row {
+    fn new(target: Target) -> Self {
+        Row {
+            target,
+            rates: Vec::new(),
+            latencies: Vec::new(),
+            errors: 0,
+        }
+    }
+}
+
+/// The rows, in the order they run each round.
+fn rows(bearer: &str, rsa_token: &str, ec_token: &str) -> Vec<Row> {
+    let check = format!("/auth/check?action={ACTION}&resource={RESOURCE}");
+    vec![
+        Row::new(Target::get("GET /healthz (unauthenticated)", "/healthz")),
+        Row::new(
+            Target::get("GET /auth/check (bearer, allowed: 204)", &check)
+                .bearer(bearer)
+                .expect(204),
+        ),
+        Row::new(Target::post_json(
+            "POST /auth/jwt/login (RS256 Entra token)",
+            "/auth/jwt/login",
+            serde_json::json!({ "token": rsa_token }).to_string(),
+        )),
+        Row::new(
+            Target::get(
+                "GET /jwt/protected, jsonwebtoken::decode per request (RS256)",
+                "/jwt/protected",
+            )
+            .bearer(rsa_token),
+        ),
+        Row::new(
+            Target::get(
+                "GET /jwt/protected, jsonwebtoken::decode per request (ES256)",
+                "/jwt/protected",
+            )
+            .bearer(ec_token),
+        ),
+    ]
+}
+
+/// The jwt-exchange router plus `GET /healthz` and the `jsonwebtoken`-per-request route.
+fn app(ex: Exchange, keys: JwtKeys) -> Router {
+    jwt_exchange::axum::RouterBuilder::new(ex)
+        .build()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/jwt/protected",
+            get(protected).layer(axum::middleware::from_fn_with_state(
+                keys,
+                jwt_authorizer_like,
+            )),
+        )
+}

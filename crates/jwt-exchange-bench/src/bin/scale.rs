@@ -1,0 +1,184 @@
+//! Cost against the number of stored sessions: login and authenticate + authorize with the
+//! memory store holding 1k, 10k, 100k and 1M sessions (`--quick`: 1k and 20k), measured
+//! interleaved in the same run; bytes per session.
+//!
+//! `cargo run --release -p jwt-exchange-bench --bin scale [-- --quick] [--max N]`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use jwt_exchange::session::{Session, SessionId};
+use jwt_exchange::store::{MemoryStore, SessionStore};
+use jwt_exchange::{Algorithm, Clock, SystemClock};
+use jwt_exchange_bench::fixture::{
+    entra_token, runtime, standard_roles, Fixture, Options, ACTION, RESOURCE,
+};
+use jwt_exchange_bench::harness::{fmt_ns, header, rss_bytes, target};
+use jwt_exchange_bench::{Bench, Case};
+use jwt_exchange_testkit::claims::ENTRA_ISSUER;
+
+/// Bearers of this many random stored sessions are cycled through, so authenticate reads the
+/// whole table rather than one hot entry.
+const PROBES: usize = 4096;
+
+struct Sized {
+    count: usize,
+    fx: Fixture,
+    bearers: Vec<String>,
+    token: String,
+}
+
+fn main() {
+    let bench = Bench::from_env();
+    header("scale", &bench);
+    let max: usize = bench
+        .value("--max")
+        .map_or(bench.pick(20_000, 1_000_000), |v| {
+            v.parse().expect("--max N")
+        });
+    let mut counts = vec![1_000];
+    let mut c = 10_000;
+    while c < max {
+        counts.push(c);
+        c *= 10;
+    }
+    counts.push(max);
+    let rt = runtime();
+    let now = SystemClock.unix_seconds();
+
+    let sized: Vec<Sized> = counts.iter().map(|&count| fill(&rt, count, now)).collect();
+
+    let label = |n: usize| {
+        if n >= 1_000_000 {
+            format!("{}M", n / 1_000_000)
+        } else {
+            format!("{}k", n / 1_000)
+        }
+    };
+    let mut auth_cases = Vec::new();
+    for s in &sized {
+        let rt = &rt;
+        let mut i = 0usize;
+        auth_cases.push(Case::new(
+            format!("authenticate + authorize, {} sessions", label(s.count)),
+            move |n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        i = (i + 1) % s.bearers.len();
+                        let who =
+                            s.fx.exchange
+                                .authenticate(&s.bearers[i])
+                                .await
+                                .expect("stored session");
+                        black_box(
+                            s.fx.exchange
+                                .authorize(&who, ACTION, RESOURCE)
+                                .await
+                                .is_ok(),
+                        );
+                    }
+                });
+            },
+        ));
+    }
+    let auth = bench.compare(
+        "authenticate + authorize vs. stored sessions (random session per request; ratio to 1k)",
+        &mut auth_cases,
+    );
+    drop(auth_cases);
+
+    let mut login_cases = Vec::new();
+    for s in &sized {
+        let rt = &rt;
+        login_cases.push(
+            Case::new(
+                format!("login RS256, {} sessions", label(s.count)),
+                move |n| {
+                    rt.block_on(async {
+                        for _ in 0..n {
+                            black_box(s.fx.exchange.login(&s.token).await.is_ok());
+                        }
+                    });
+                },
+            )
+            .with_reset(move || s.fx.clear_sessions(rt)),
+        );
+    }
+    let login = bench.compare("login vs. stored sessions (ratio to 1k)", &mut login_cases);
+    drop(login_cases);
+
+    let last = sized.len() - 1;
+    for (what, stats) in [("authenticate + authorize", &auth), ("login", &login)] {
+        let r = stats[last].ratio.unwrap_or(f64::NAN);
+        target(
+            &format!("{what} at {} vs. 1k sessions", label(sized[last].count)),
+            &format!(
+                "{r:.2}× ({} vs. {})",
+                fmt_ns(stats[last].median),
+                fmt_ns(stats[0].median)
+            ),
+            "within 10% (≤ 1.10×)",
+            r <= 1.10,
+        );
+    }
+    // Keep the fixtures alive until here; dropping a million sessions takes a moment.
+    let t = Instant::now();
+    drop(sized);
+    println!("dropped the stores in {:.2} s", t.elapsed().as_secs_f64());
+}
+
+/// A fixture whose store holds `count` sessions (one per identity, shaped like a login's: two
+/// groups, two policies), with bearers of [`PROBES`] of them spread over the table.
+fn fill(rt: &tokio::runtime::Runtime, count: usize, now: i64) -> Sized {
+    let fx = rt.block_on(Fixture::start(Options::default()));
+    let rss_before = rss_bytes();
+    let t = Instant::now();
+    let mut sample = Vec::with_capacity(PROBES);
+    // A session per identity, shaped like a login's: two groups, two policies.
+    let step = (count / PROBES).max(1);
+    rt.block_on(async {
+        for i in 0..count {
+            let s = Session::new(
+                SessionId::generate(),
+                ENTRA_ISSUER,
+                format!("00000000-0000-0000-0000-{i:012}"),
+                now,
+                now + 3600,
+            )
+            .with_groups(standard_roles())
+            .with_policies(["ProtectProd", "ReadAll"]);
+            fx.store.create(&s).await.expect("memory store creates");
+            if i % step == 0 && sample.len() < PROBES {
+                sample.push(s);
+            }
+        }
+    });
+    let filled = t.elapsed();
+    let rss = rss_before
+        .zip(rss_bytes())
+        .map(|(a, b)| b.saturating_sub(a));
+    let approx = sample
+        .first()
+        .map_or(0, MemoryStore::approx_bytes_per_session);
+    println!(
+        "{count} sessions: filled in {:.2} s; RSS grew {} ({} per session); approx_bytes_per_session {approx} B",
+        filled.as_secs_f64(),
+        rss.map_or_else(|| "?".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1_048_576.0)),
+        rss.map_or_else(|| "?".to_owned(), |b| format!("{} B", b / count as u64)),
+    );
+    let bearers = sample
+        .iter()
+        .map(|s| {
+            fx.bearer
+                .mint(s.id.as_str(), now, s.expires_at)
+                .into_string()
+        })
+        .collect();
+    let token = entra_token(fx.key(Algorithm::RS256), &standard_roles());
+    Sized {
+        count,
+        fx,
+        bearers,
+        token,
+    }
+}

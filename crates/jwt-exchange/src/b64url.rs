@@ -1,0 +1,164 @@
+//! Unpadded, canonical base64url decoding for short secrets on the per-request path (bearer
+//! claim sets and tags, session ids).
+//!
+//! Accepts exactly what `base64`'s `URL_SAFE_NO_PAD` engine accepts — the url-safe alphabet, no
+//! `=` anywhere, a length that is not 1 modulo 4, zero trailing bits — and yields the same
+//! bytes (the tests compare the two exhaustively on short inputs and on random long ones), with
+//! less fixed overhead per call, which is what counts for inputs of a few dozen symbols.
+
+/// Marks bytes outside the alphabet (any value with one of the top two bits set is invalid).
+const INVALID: u8 = 0xFF;
+
+/// Symbol → 6-bit value, [`INVALID`] for every other byte.
+static TABLE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The input is not canonical unpadded base64url, or the output buffer is too short. Callers
+/// map it to their own error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Invalid;
+
+/// The decoded length of `len` symbols, or `None` for a length that cannot occur.
+const fn decoded_len(len: usize) -> Option<usize> {
+    match len % 4 {
+        1 => None,
+        0 => Some(len / 4 * 3),
+        r => Some(len / 4 * 3 + r - 1),
+    }
+}
+
+/// Decodes `input` into the front of `out` and returns the decoded length.
+pub(crate) fn decode_to_slice(input: &[u8], out: &mut [u8]) -> Result<usize, Invalid> {
+    let len = decoded_len(input.len()).ok_or(Invalid)?;
+    let out = out.get_mut(..len).ok_or(Invalid)?;
+    let quads = input.len() / 4;
+    let (body, tail) = input.split_at(quads * 4);
+    let (out_body, out_tail) = out.split_at_mut(quads * 3);
+    for (quad, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
+        let v = [quad[0], quad[1], quad[2], quad[3]].map(|sym| TABLE[usize::from(sym)]);
+        if (v[0] | v[1] | v[2] | v[3]) & 0xC0 != 0 {
+            return Err(Invalid);
+        }
+        let bits = (u32::from(v[0]) << 18)
+            | (u32::from(v[1]) << 12)
+            | (u32::from(v[2]) << 6)
+            | u32::from(v[3]);
+        o[0] = (bits >> 16) as u8;
+        o[1] = (bits >> 8) as u8;
+        o[2] = bits as u8;
+    }
+    match *tail {
+        [] => {}
+        [first, second] => {
+            let v = [first, second].map(|sym| TABLE[usize::from(sym)]);
+            // The last symbol's unused low 4 bits must be zero (canonical encoding).
+            if (v[0] | v[1]) & 0xC0 != 0 || v[1] & 0x0F != 0 {
+                return Err(Invalid);
+            }
+            out_tail[0] = (v[0] << 2) | (v[1] >> 4);
+        }
+        [first, second, third] => {
+            let v = [first, second, third].map(|sym| TABLE[usize::from(sym)]);
+            if (v[0] | v[1] | v[2]) & 0xC0 != 0 || v[2] & 0x03 != 0 {
+                return Err(Invalid);
+            }
+            out_tail[0] = (v[0] << 2) | (v[1] >> 4);
+            out_tail[1] = (v[1] << 4) | (v[2] >> 2);
+        }
+        _ => return Err(Invalid),
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn same(input: &[u8]) {
+        let want = URL_SAFE_NO_PAD.decode(input).ok();
+        let mut buf = [0u8; 160];
+        let got = decode_to_slice(input, &mut buf)
+            .ok()
+            .map(|n| buf[..n].to_vec());
+        assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+    }
+
+    /// Every input of up to three symbols over the alphabet plus `=`, `+`, `/`, space, a
+    /// non-ASCII byte and NUL; and every four-symbol input over a smaller set, alone and after
+    /// a valid quad.
+    #[test]
+    fn agrees_with_the_base64_crate_exhaustively_on_short_inputs() {
+        let mut symbols: Vec<u8> =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ ".to_vec();
+        symbols.extend([0xC3, 0x00]);
+        same(b"");
+        for &a in &symbols {
+            same(&[a]);
+            for &b in &symbols {
+                same(&[a, b]);
+                for &c in &symbols {
+                    same(&[a, b, c]);
+                }
+            }
+        }
+        let few = b"AEQgw_-=+ 9";
+        for &a in few {
+            for &b in few {
+                for &c in few {
+                    for &d in few {
+                        same(&[a, b, c, d]);
+                        same(&[b'Q', b'U', b'J', b'D', a, b, c, d]);
+                        same(&[b'Q', b'U', b'J', b'D', a, b, c]);
+                        same(&[b'Q', b'U', b'J', b'D', a, b]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_base64_crate_on_random_inputs() {
+        // A small xorshift: deterministic, no dependency.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 120) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let encoded = URL_SAFE_NO_PAD.encode(&bytes);
+            same(encoded.as_bytes());
+            let mut buf = [0u8; 160];
+            let n = decode_to_slice(encoded.as_bytes(), &mut buf).unwrap();
+            assert_eq!(&buf[..n], &bytes[..]);
+            // One corrupted symbol somewhere.
+            if !encoded.is_empty() {
+                let mut bad = encoded.into_bytes();
+                let i = (next() as usize) % bad.len();
+                bad[i] = b"=+/ .\x00\xff"[(next() % 7) as usize];
+                same(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn short_output_buffers_are_an_error() {
+        let mut buf = [0u8; 2];
+        assert_eq!(decode_to_slice(b"Zm9v", &mut buf), Err(Invalid));
+        assert_eq!(decode_to_slice(b"Zm8", &mut buf), Ok(2));
+    }
+}

@@ -1,0 +1,8 @@
+//! Fuzz target `pointer`: see `jwt_exchange_fuzz::check_pointer` and docs/fuzzing.md.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    jwt_exchange_fuzz::check_pointer(data);
+});
