@@ -43,35 +43,42 @@ pub(crate) fn decode_to_slice(input: &[u8], out: &mut [u8]) -> Result<usize, Inv
     let (body, tail) = input.split_at(quads * 4);
     let (out_body, out_tail) = out.split_at_mut(quads * 3);
     for (quad, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
-        let v = [quad[0], quad[1], quad[2], quad[3]].map(|sym| TABLE[usize::from(sym)]);
-        if (v[0] | v[1] | v[2] | v[3]) & 0xC0 != 0 {
+        let (s0, s1, s2, s3) = (
+            TABLE[usize::from(quad[0])],
+            TABLE[usize::from(quad[1])],
+            TABLE[usize::from(quad[2])],
+            TABLE[usize::from(quad[3])],
+        );
+        if (s0 | s1 | s2 | s3) & 0xC0 != 0 {
             return Err(Invalid);
         }
-        let bits = (u32::from(v[0]) << 18)
-            | (u32::from(v[1]) << 12)
-            | (u32::from(v[2]) << 6)
-            | u32::from(v[3]);
+        let bits =
+            (u32::from(s0) << 18) | (u32::from(s1) << 12) | (u32::from(s2) << 6) | u32::from(s3);
         o[0] = (bits >> 16) as u8;
         o[1] = (bits >> 8) as u8;
         o[2] = bits as u8;
     }
     match *tail {
         [] => {}
-        [first, second] => {
-            let v = [first, second].map(|sym| TABLE[usize::from(sym)]);
+        [c0, c1] => {
+            let (s0, s1) = (TABLE[usize::from(c0)], TABLE[usize::from(c1)]);
             // The last symbol's unused low 4 bits must be zero (canonical encoding).
-            if (v[0] | v[1]) & 0xC0 != 0 || v[1] & 0x0F != 0 {
+            if (s0 | s1) & 0xC0 != 0 || s1 & 0x0F != 0 {
                 return Err(Invalid);
             }
-            out_tail[0] = (v[0] << 2) | (v[1] >> 4);
+            out_tail[0] = (s0 << 2) | (s1 >> 4);
         }
-        [first, second, third] => {
-            let v = [first, second, third].map(|sym| TABLE[usize::from(sym)]);
-            if (v[0] | v[1] | v[2]) & 0xC0 != 0 || v[2] & 0x03 != 0 {
+        [c0, c1, c2] => {
+            let (s0, s1, s2) = (
+                TABLE[usize::from(c0)],
+                TABLE[usize::from(c1)],
+                TABLE[usize::from(c2)],
+            );
+            if (s0 | s1 | s2) & 0xC0 != 0 || s2 & 0x03 != 0 {
                 return Err(Invalid);
             }
-            out_tail[0] = (v[0] << 2) | (v[1] >> 4);
-            out_tail[1] = (v[1] << 4) | (v[2] >> 2);
+            out_tail[0] = (s0 << 2) | (s1 >> 4);
+            out_tail[1] = (s1 << 4) | (s2 >> 2);
         }
         _ => return Err(Invalid),
     }
