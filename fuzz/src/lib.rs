@@ -374,7 +374,7 @@ pub fn check_login_body(data: &[u8]) {
             h.rt.block_on(h.exchange.authenticate(bearer))
                 .expect("a freshly issued bearer authenticates");
         // Revoke it again, so the in-memory store stays small however often the fixtures log in.
-        h.rt.block_on(h.exchange.revoke(&who.session_id))
+        h.rt.block_on(h.exchange.revoke(who.session_id()))
             .expect("revocation");
     } else {
         let obj = v.as_object().expect("error body is an object");

@@ -159,7 +159,7 @@ async fn run() -> Result<(), String> {
         "revoke the Entra session; its bearer stops working at once",
     );
     exchange
-        .revoke(&me.session_id)
+        .revoke(me.session_id())
         .await
         .map_err(|e| e.to_string())?;
     match exchange.authenticate(login.token.as_str()).await {

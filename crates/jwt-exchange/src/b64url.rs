@@ -1,10 +1,11 @@
-//! Unpadded, canonical base64url decoding for short secrets on the per-request path (bearer
-//! claim sets and tags, session ids).
+//! Unpadded, canonical base64url decoding for every JWS segment (external tokens' headers,
+//! claim sets and signatures; bearer claim sets and tags) and session ids.
 //!
 //! Accepts exactly what `base64`'s `URL_SAFE_NO_PAD` engine accepts — the url-safe alphabet, no
 //! `=` anywhere, a length that is not 1 modulo 4, zero trailing bits — and yields the same
 //! bytes (the tests compare the two exhaustively on short inputs and on random long ones), with
-//! less fixed overhead per call, which is what counts for inputs of a few dozen symbols.
+//! less fixed overhead per call (which is what counts for inputs of a few dozen symbols) and a
+//! table-driven loop about twice as fast as the engine's on claim sets of a kilobyte.
 
 /// Marks bytes outside the alphabet (any value with one of the top two bits set is invalid).
 const INVALID: u8 = 0xFF;
@@ -33,6 +34,13 @@ const fn decoded_len(len: usize) -> Option<usize> {
         0 => Some(len / 4 * 3),
         r => Some(len / 4 * 3 + r - 1),
     }
+}
+
+/// Decodes `input` into a new vector of exactly the decoded length.
+pub(crate) fn decode_vec(input: &[u8]) -> Result<Vec<u8>, Invalid> {
+    let mut out = vec![0; decoded_len(input.len()).ok_or(Invalid)?];
+    decode_to_slice(input, &mut out)?;
+    Ok(out)
 }
 
 /// Decodes `input` into the front of `out` and returns the decoded length.

@@ -69,47 +69,70 @@ pub struct Login {
     pub token: Bearer,
     /// When the bearer and its session expire, in Unix seconds.
     pub token_expiration: i64,
-    /// The session that was created.
-    pub session: Session,
+    /// The session that was created (shared with the store when it keeps sessions in memory).
+    pub session: Arc<Session>,
 }
 
 /// An authenticated caller: the session behind a valid bearer.
+///
+/// A cheap handle on the stored session (an `Arc`: cloning it, or handing it to a request's
+/// extensions, copies nothing). It dereferences to the [`Session`], so the session's fields
+/// read directly — `principal.subject`, `principal.groups`, `principal.policies`,
+/// `principal.expires_at` — and [`Principal::session_id`] names the session to revoke.
+///
+/// ```
+/// use jwt_exchange::session::{Session, SessionId};
+/// use jwt_exchange::Principal;
+///
+/// let s = Session::new(SessionId::generate(), "https://idp", "alice", 0, 60)
+///     .with_policies(["ReadAll"]);
+/// let p = Principal::from(s.clone());
+/// assert_eq!(p.subject, "jwt:https://idp:alice");
+/// assert_eq!(p.policies, ["ReadAll"]);
+/// assert_eq!(p.session_id(), &s.id);
+/// assert_eq!(*p.session(), s);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Principal {
-    /// Always `session`.
-    pub principal_type: String,
-    /// `jwt:<issuer>:<identity>`.
-    pub subject: String,
-    /// The session id.
-    pub session_id: SessionId,
-    /// The identity from the external token.
-    pub identity: String,
-    /// The external token's issuer.
-    pub issuer: String,
-    /// Groups from the external token.
-    pub groups: Vec<String>,
-    /// Policy ids attached at login.
-    pub policies: Vec<String>,
-    /// When the session was created (the login), Unix seconds.
-    pub created_at: i64,
-    /// Session expiry, Unix seconds.
-    pub expires_at: i64,
+    session: Arc<Session>,
+}
+
+impl Principal {
+    /// The session behind the bearer.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The shared session, for callers that keep it beyond the request.
+    pub fn shared_session(&self) -> &Arc<Session> {
+        &self.session
+    }
+
+    /// The session id (what `DELETE /auth/session` revokes).
+    pub fn session_id(&self) -> &SessionId {
+        &self.session.id
+    }
+}
+
+impl std::ops::Deref for Principal {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 impl From<Session> for Principal {
     fn from(s: Session) -> Self {
         Principal {
-            principal_type: s.principal_type,
-            subject: s.subject,
-            session_id: s.id,
-            identity: s.identity,
-            issuer: s.issuer,
-            groups: s.groups,
-            policies: s.policies,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
+            session: Arc::new(s),
         }
+    }
+}
+
+impl From<Arc<Session>> for Principal {
+    fn from(session: Arc<Session>) -> Self {
+        Principal { session }
     }
 }
 
@@ -363,24 +386,26 @@ impl Exchange {
             .policies_for_groups(&claims.groups)
             .await
             .map_err(ExchangeError::Directory)?;
-        let mut session = Session::new(
-            SessionId::generate(),
-            claims.issuer,
-            claims.identity,
-            now,
-            expires_at,
-        )
-        .with_groups(claims.groups)
-        .with_policies(policies)
-        .with_jti(claims.jti);
-        if let Err(e) = inner.store().create(&session).await {
+        let mut session = Arc::new(
+            Session::new(
+                SessionId::generate(),
+                claims.issuer,
+                claims.identity,
+                now,
+                expires_at,
+            )
+            .with_groups(claims.groups)
+            .with_policies(policies)
+            .with_jti(claims.jti),
+        );
+        if let Err(e) = inner.store().create_shared(Arc::clone(&session)).await {
             match e {
                 // 256 random bits collided: draw again, once.
                 StoreError::AlreadyExists => {
-                    session.id = SessionId::generate();
+                    Arc::make_mut(&mut session).id = SessionId::generate();
                     inner
                         .store()
-                        .create(&session)
+                        .create_shared(Arc::clone(&session))
                         .await
                         .map_err(ExchangeError::Store)?;
                 }
@@ -421,7 +446,7 @@ impl Exchange {
             .verify_with(bearer, now, |sub, _, _| SessionId::parse(sub))
             .map_err(ExchangeError::InvalidBearer)?
             .map_err(|_| ExchangeError::SessionNotFound)?;
-        match inner.store().get(&id).await {
+        match inner.store().get_shared(&id).await {
             Ok(Some(s)) => Ok(Principal::from(s)),
             Ok(None) => Err(ExchangeError::SessionNotFound),
             Err(e) => Err(ExchangeError::Store(e)),
@@ -451,7 +476,7 @@ impl Exchange {
             outcome = d.as_str(),
             principal_type = %principal.principal_type,
             subject = %principal.subject,
-            session_id = %principal.session_id.as_str(),
+            session_id = %principal.id.as_str(),
             issuer = %principal.issuer,
             action = %action,
             resource = %resource,

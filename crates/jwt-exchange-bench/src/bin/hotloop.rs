@@ -73,7 +73,7 @@ fn main() {
                         black_box(ex.authorize(&who, ACTION, RESOURCE).await.is_ok());
                     }
                     "mint" => {
-                        black_box(fx.bearer.mint(who.session_id.as_str(), 0, 60));
+                        black_box(fx.bearer.mint(who.session_id().as_str(), 0, 60));
                     }
                     other => panic!("unknown hot path {other}"),
                 }

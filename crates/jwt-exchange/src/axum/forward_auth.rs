@@ -406,7 +406,10 @@ fn allowed(mut res: Response, principal: &Principal) -> Response {
     let h = res.headers_mut();
     for (name, value) in [
         (X_AUTH_SUBJECT, encode_header(&principal.subject)),
-        (X_AUTH_SESSION_ID, principal.session_id.as_str().to_owned()),
+        (
+            X_AUTH_SESSION_ID,
+            principal.session_id().as_str().to_owned(),
+        ),
         (X_AUTH_GROUPS, groups.join(",")),
     ] {
         // Every value is visible ASCII by construction; `from_str` cannot fail, but a failure

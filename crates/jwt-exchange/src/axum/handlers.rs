@@ -138,7 +138,7 @@ impl<'a> From<&'a Principal> for WhoAmI<'a> {
         WhoAmI {
             subject: &p.subject,
             principal_type: &p.principal_type,
-            session_id: p.session_id.as_str(),
+            session_id: p.session_id().as_str(),
             identity: &p.identity,
             issuer: &p.issuer,
             groups: &p.groups,
@@ -162,7 +162,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, Rejection> {
     let retry_after = HttpConfig::of_request(&req).retry_after;
     exchange
-        .revoke(&principal.session_id)
+        .revoke(principal.session_id())
         .await
         .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::InvalidCredentials))?;
     Ok(no_content())

@@ -114,7 +114,7 @@ pub(crate) async fn revoke(
     };
     if let Some(p) = principal {
         exchange
-            .revoke(&p.session_id)
+            .revoke(p.session_id())
             .await
             .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::Internal))?;
     }
@@ -171,7 +171,7 @@ pub(crate) async fn introspect(
             iat: p.created_at,
             iss: &p.issuer,
             token_type: "Bearer",
-            session_id: p.session_id.as_str(),
+            session_id: p.session_id().as_str(),
             groups: &p.groups,
             policies: &p.policies,
         },

@@ -1,11 +1,10 @@
 //! The in-memory [`SessionStore`]: sharded hash maps with a subject index.
 //!
 //! Layout and locking:
-//! * Sessions live in [`SHARDS`] `Mutex<HashMap<SessionId, Record>>` shards chosen by the id's
-//!   last characters (ids are random), so `get` is one lock and one lookup. A [`Record`] keeps
-//!   the id and subject the store itself reads and packs every other string of the session into
-//!   one allocation, so reading a session back touches a few cache lines rather than a dozen
-//!   scattered strings (it matters once the sessions no longer fit in the CPU caches).
+//! * Sessions live in [`SHARDS`] `Mutex<HashMap<SessionId, Arc<Session>>>` shards chosen by the
+//!   id's last characters (ids are random), so `get_shared` — the per-request read — is one
+//!   lock, one lookup (the id is held inline, so comparing keys chases no pointer) and one
+//!   reference-count increment: no copy, no allocation. `get` copies the session out.
 //! * The subject index (subject → ids) is sharded the same way by subject. Locks are only ever
 //!   nested in one order, **session shard, then subject shard**; paths that start from the index
 //!   (`list_subject`, `delete_subject`) copy or take the id set and release the index lock before
@@ -29,7 +28,7 @@ use crate::store::{SessionStore, StoreError};
 /// Number of shards of each map.
 const SHARDS: usize = 32;
 
-type SessionShard = HashMap<SessionId, Record>;
+type SessionShard = HashMap<SessionId, Arc<Session>>;
 type SubjectShard = HashMap<String, HashSet<SessionId>>;
 type JtiShard = HashMap<(String, String), i64>;
 
@@ -113,11 +112,12 @@ impl MemoryStore {
         self.sessions.iter().all(|s| lock(s).is_empty())
     }
 
-    /// A rough estimate of the heap memory `session` occupies once stored, in bytes: the record
-    /// (held once as the map value, with its id also as the key), its subject-index entry and
-    /// hash-table slack. Expect it to be within a factor of two of the truth; a session with a
-    /// handful of groups and policies costs well under 1 KiB. Memory per session is bounded by
-    /// the sizes of its strings, which the exchange takes from a verified token.
+    /// A rough estimate of the heap memory `session` occupies once stored, in bytes: the shared
+    /// session (one allocation per string, each rounded to the allocator's granule), its map
+    /// slot (the inline id and the `Arc`), its subject-index entry and hash-table slack. Expect
+    /// it to be within a factor of two of the truth; a session with a handful of groups and
+    /// policies costs about 1 KiB. Memory per session is bounded by the sizes of its strings,
+    /// which the exchange takes from a verified token.
     ///
     /// ```
     /// use jwt_exchange::session::{Session, SessionId};
@@ -125,33 +125,36 @@ impl MemoryStore {
     ///
     /// let s = Session::new(SessionId::generate(), "https://idp.example", "alice", 0, 3600)
     ///     .with_groups(["admins", "developers"]);
-    /// assert!(MemoryStore::approx_bytes_per_session(&s) < 1024);
+    /// assert!(MemoryStore::approx_bytes_per_session(&s) < 1536);
     /// ```
     pub fn approx_bytes_per_session(session: &Session) -> usize {
-        let id = session.id.as_str().len();
-        let strings =
-            3 + usize::from(session.jti.is_some()) + session.groups.len() + session.policies.len();
-        // Map slot (key + record + control byte) plus what the record points to: the key's and
-        // the record's id, the subject, the packed strings and (for many groups) their end
-        // offsets.
+        let strings = session
+            .groups
+            .iter()
+            .chain(&session.policies)
+            .chain(&session.jti);
+        // Map slot (inline key + `Arc` + control byte), the shared session (reference counts,
+        // the struct, its strings and vectors, each allocation rounded up to the allocator's
+        // 16-byte granule).
+        let alloc = |n: usize| if n == 0 { 0 } else { n.div_ceil(16) * 16 + 8 };
         let record = size_of::<SessionId>()
-            + size_of::<Record>()
+            + size_of::<Arc<Session>>()
             + 1
-            + 2 * id
-            + session.subject.len()
-            + session.principal_type.len()
-            + session.identity.len()
-            + session.issuer.len()
-            + session.groups.iter().map(String::len).sum::<usize>()
-            + session.policies.iter().map(String::len).sum::<usize>()
-            + session.jti.as_ref().map_or(0, String::len)
-            + if strings > INLINE_ENDS {
-                strings * size_of::<u32>()
-            } else {
-                0
-            };
+            + alloc(2 * size_of::<usize>() + size_of::<Session>())
+            + [
+                &session.principal_type,
+                &session.subject,
+                &session.identity,
+                &session.issuer,
+            ]
+            .into_iter()
+            .chain(strings)
+            .map(|s| alloc(s.len()))
+            .sum::<usize>()
+            + alloc(session.groups.len() * size_of::<String>())
+            + alloc(session.policies.len() * size_of::<String>());
         // Subject-index entry (the subject string itself is shared by all of its sessions).
-        let index = size_of::<SessionId>() + 1 + id;
+        let index = size_of::<SessionId>() + 1;
         // Hash tables run at most 7/8 full.
         (record + index) * 8 / 7
     }
@@ -213,11 +216,9 @@ impl MemoryStore {
     fn now(&self) -> i64 {
         self.clock.unix_seconds()
     }
-}
 
-#[async_trait::async_trait]
-impl SessionStore for MemoryStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+    /// `create`: never overwrites a live session; an expired one's id may be reused.
+    fn insert(&self, session: Arc<Session>) -> Result<(), StoreError> {
         let now = self.now();
         let mut shard = self.session_shard(&session.id);
         match shard.entry(session.id.clone()) {
@@ -225,31 +226,52 @@ impl SessionStore for MemoryStore {
                 if !e.get().is_expired(now) {
                     return Err(StoreError::AlreadyExists);
                 }
-                // An expired session no longer exists; its id may be reused.
-                let old = e.insert(Record::new(session));
+                let old = std::mem::replace(e.get_mut(), session);
                 self.index_remove(&old.subject, &old.id);
+                let new = e.get();
+                self.index_add(&new.subject, &new.id);
             }
             Entry::Vacant(e) => {
-                e.insert(Record::new(session));
+                let new = e.insert(session);
+                self.index_add(&new.subject, &new.id);
             }
         }
-        self.index_add(&session.subject, &session.id);
         Ok(())
     }
 
-    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+    /// The live session under `id`; an expired one is reaped here.
+    fn lookup(&self, id: &SessionId) -> Option<Arc<Session>> {
         let now = self.now();
         let mut shard = self.session_shard(id);
         match shard.get(id) {
-            None => Ok(None),
-            Some(s) if !s.is_expired(now) => Ok(Some(s.to_session_with_id(id.clone()))),
+            None => None,
+            Some(s) if !s.is_expired(now) => Some(Arc::clone(s)),
             Some(_) => {
                 if let Some(old) = shard.remove(id) {
                     self.index_remove(&old.subject, id);
                 }
-                Ok(None)
+                None
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        self.insert(Arc::new(session.clone()))
+    }
+
+    async fn create_shared(&self, session: Arc<Session>) -> Result<(), StoreError> {
+        self.insert(session)
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.lookup(id).map(|s| (*s).clone()))
+    }
+
+    async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.lookup(id))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
@@ -293,7 +315,7 @@ impl SessionStore for MemoryStore {
             let mut shard = self.session_shard(&id);
             match shard.get(&id) {
                 Some(s) if s.subject != subject => {}
-                Some(s) if !s.is_expired(now) => out.push(s.to_session()),
+                Some(s) if !s.is_expired(now) => out.push((**s).clone()),
                 Some(_) => {
                     shard.remove(&id);
                     self.index_remove(subject, &id);
@@ -353,118 +375,6 @@ impl SessionStore for MemoryStore {
                 e.insert(expires_at);
                 Ok(true)
             }
-        }
-    }
-}
-
-/// A stored session: the id and subject (read by the store itself) and the expiry as fields,
-/// every other string packed into one allocation.
-struct Record {
-    id: SessionId,
-    subject: String,
-    created_at: i64,
-    expires_at: i64,
-    /// `principal_type`, `identity`, `issuer`, the groups, the policies, then `jti` if any.
-    text: Box<str>,
-    /// Where each of those strings ends in `text`.
-    ends: Ends,
-    groups: u32,
-    policies: u32,
-    has_jti: bool,
-}
-
-impl Record {
-    fn new(s: &Session) -> Self {
-        let parts = [&s.principal_type, &s.identity, &s.issuer]
-            .into_iter()
-            .chain(&s.groups)
-            .chain(&s.policies)
-            .chain(&s.jti);
-        let len = parts.clone().map(String::len).sum();
-        let mut text = String::with_capacity(len);
-        let mut ends = Vec::with_capacity(parts.clone().count());
-        for p in parts {
-            text.push_str(p);
-            // Sessions are far below 4 GiB (tokens are capped at `max_token_bytes`).
-            ends.push(u32::try_from(text.len()).expect("a session under 4 GiB"));
-        }
-        let ends = if ends.len() <= INLINE_ENDS {
-            let mut inline = [0u32; INLINE_ENDS];
-            inline[..ends.len()].copy_from_slice(&ends);
-            Ends::Inline {
-                len: ends.len() as u8,
-                ends: inline,
-            }
-        } else {
-            Ends::Heap(ends.into_boxed_slice())
-        };
-        Record {
-            id: s.id.clone(),
-            subject: s.subject.clone(),
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            text: text.into_boxed_str(),
-            ends,
-            groups: u32::try_from(s.groups.len()).expect("fewer than 2^32 groups"),
-            policies: u32::try_from(s.policies.len()).expect("fewer than 2^32 policies"),
-            has_jti: s.jti.is_some(),
-        }
-    }
-
-    /// The session, exactly as it was stored.
-    fn to_session(&self) -> Session {
-        self.to_session_with_id(self.id.clone())
-    }
-
-    /// The session, with `id` (equal to the stored one: the lookup key, already in cache).
-    fn to_session_with_id(&self, id: SessionId) -> Session {
-        let mut start = 0;
-        let mut parts = self.ends.as_slice().iter().map(|&end| {
-            let end = end as usize;
-            let part = &self.text[start..end];
-            start = end;
-            part.to_owned()
-        });
-        let mut next = || parts.next().unwrap_or_default();
-        let principal_type = next();
-        let identity = next();
-        let issuer = next();
-        let groups = (0..self.groups).map(|_| next()).collect();
-        let policies = (0..self.policies).map(|_| next()).collect();
-        let jti = self.has_jti.then(next);
-        Session {
-            id,
-            principal_type,
-            subject: self.subject.clone(),
-            identity,
-            issuer,
-            groups,
-            policies,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            jti,
-        }
-    }
-
-    fn is_expired(&self, now: i64) -> bool {
-        now >= self.expires_at
-    }
-}
-
-/// End offsets of up to this many strings are kept inside the record itself.
-const INLINE_ENDS: usize = 10;
-
-/// A record's end offsets: inline for typical sessions, on the heap for many groups.
-enum Ends {
-    Inline { len: u8, ends: [u32; INLINE_ENDS] },
-    Heap(Box<[u32]>),
-}
-
-impl Ends {
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Ends::Inline { len, ends } => &ends[..usize::from(*len)],
-            Ends::Heap(e) => e,
         }
     }
 }
@@ -699,8 +609,8 @@ mod tests {
         store.assert_consistent();
     }
 
-    #[test]
-    fn records_give_back_the_exact_session() {
+    #[tokio::test]
+    async fn gives_back_the_exact_session() {
         let base = Session::new(SessionId::generate(), "https://idp", "alice", T0, T0 + 60);
         let mut odd = Session::new(SessionId::generate(), "", "", -1, i64::MAX)
             .with_groups(["", "ü 👩‍💻", "a\u{0}b", ""])
@@ -708,13 +618,17 @@ mod tests {
             .with_jti(Some(String::new()));
         odd.principal_type = "something-else".to_owned();
         odd.subject = "not derived from issuer and identity".to_owned();
-        let many = base
+        let mut many = base
             .clone()
             .with_groups((0..300).map(|i| format!("g{i}")))
             .with_policies((0..300).map(|i| format!("p{i}")))
             .with_jti(Some("j".repeat(1000)));
+        many.id = SessionId::generate();
+        let (store, _) = store();
         for s in [base, odd, many] {
-            assert_eq!(Record::new(&s).to_session(), s);
+            store.create(&s).await.expect("create");
+            assert_eq!(store.get(&s.id).await.expect("get"), Some(s.clone()));
+            assert_eq!(*store.get_shared(&s.id).await.expect("get").unwrap(), s);
         }
     }
 
@@ -741,12 +655,12 @@ mod tests {
         ])
         .with_jti(Some("0123456789abcdef0123456789abcdef".into()));
         let bytes = MemoryStore::approx_bytes_per_session(&typical);
-        assert!((600..1024).contains(&bytes), "{bytes} bytes");
+        assert!((600..1536).contains(&bytes), "{bytes} bytes");
 
         // Grows linearly with the strings, nothing else.
         let bigger = typical.clone().with_groups(vec!["g".repeat(100); 100]);
         let grown = MemoryStore::approx_bytes_per_session(&bigger);
         assert!(grown > bytes + 100 * 100, "{grown} bytes");
-        assert!(grown < bytes + 100 * (100 + 24) * 2, "{grown} bytes");
+        assert!(grown < bytes + 100 * (100 + 24 + 24) * 2, "{grown} bytes");
     }
 }

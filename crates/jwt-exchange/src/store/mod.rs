@@ -158,6 +158,48 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         Ok(None)
     }
+
+    /// [`SessionStore::create`] for a session the caller already shares: what
+    /// [`Exchange::login`](crate::Exchange::login) calls. The default calls `create`; a store
+    /// that keeps sessions in process memory ([`MemoryStore`], [`CachedStore`]) overrides it to
+    /// keep this `Arc` instead of copying the session.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_exchange::session::{Session, SessionId};
+    /// # use jwt_exchange::store::{MemoryStore, SessionStore};
+    /// # use jwt_exchange::MockClock;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new(Arc::new(MockClock::at_unix(0)));
+    /// let s = Arc::new(Session::new(SessionId::generate(), "https://idp", "alice", 0, 60));
+    /// store.create_shared(Arc::clone(&s)).await.unwrap();
+    /// assert!(Arc::ptr_eq(&store.get_shared(&s.id).await.unwrap().unwrap(), &s));
+    /// # });
+    /// ```
+    async fn create_shared(&self, session: Arc<Session>) -> Result<(), StoreError> {
+        self.create(&session).await
+    }
+
+    /// [`SessionStore::get`] as a shared session: what
+    /// [`Exchange::authenticate`](crate::Exchange::authenticate) calls on every request. The
+    /// default wraps `get`'s result; a store that keeps sessions in process memory overrides it
+    /// to hand out its own `Arc` (no copy, no allocation).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_exchange::session::{Session, SessionId};
+    /// # use jwt_exchange::store::{MemoryStore, SessionStore};
+    /// # use jwt_exchange::MockClock;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryStore::new(Arc::new(MockClock::at_unix(0)));
+    /// let s = Session::new(SessionId::generate(), "https://idp", "alice", 0, 60);
+    /// store.create(&s).await.unwrap();
+    /// assert_eq!(*store.get_shared(&s.id).await.unwrap().unwrap(), s);
+    /// # });
+    /// ```
+    async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        Ok(self.get(id).await?.map(Arc::new))
+    }
 }
 
 /// A shared store is a store: `Arc<MemoryStore>` or `Arc<dyn SessionStore>` can be wrapped (by
@@ -203,5 +245,13 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
 
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         (**self).count().await
+    }
+
+    async fn create_shared(&self, session: Arc<Session>) -> Result<(), StoreError> {
+        (**self).create_shared(session).await
+    }
+
+    async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        (**self).get_shared(id).await
     }
 }

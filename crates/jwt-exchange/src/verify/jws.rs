@@ -1,8 +1,5 @@
 //! Compact JWS parsing and protected-header checks (RFC 7515 §7.1).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::json::{self, Doc, Json, StrictJsonError};
 use crate::verify::error::{Malformed, Part, VerifyError};
 use crate::Algorithm;
@@ -62,9 +59,7 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, VerifyError> {
 
 /// Decodes one segment as unpadded, canonical base64url.
 pub(crate) fn b64(seg: &str, part: Part) -> Result<Vec<u8>, VerifyError> {
-    URL_SAFE_NO_PAD
-        .decode(seg)
-        .map_err(|_| Malformed::Base64(part).into())
+    crate::b64url::decode_vec(seg.as_bytes()).map_err(|_| Malformed::Base64(part).into())
 }
 
 /// Parses decoded segment bytes as a strict JSON object (strings borrowed where possible).
@@ -89,9 +84,8 @@ impl Header {
         let mut stack = [0u8; HEADER_STACK];
         let heap;
         let bytes: &[u8] = if base64::decoded_len_estimate(seg.len()) <= HEADER_STACK {
-            // Same engine and rules as `b64`, into a stack buffer (it cannot be too small).
-            let n = URL_SAFE_NO_PAD
-                .decode_slice(seg, &mut stack)
+            // Same rules as `b64`, into a stack buffer (it cannot be too small).
+            let n = crate::b64url::decode_to_slice(seg.as_bytes(), &mut stack)
                 .map_err(|_| VerifyError::from(Malformed::Base64(Part::Header)))?;
             &stack[..n]
         } else {
@@ -148,6 +142,9 @@ impl Header {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
     use super::*;
 
     fn enc(s: &str) -> String {

@@ -84,7 +84,7 @@ async fn no_token_or_bearer_reaches_the_logs() {
     let forged_bearer = format!("{}x", login.token.as_str());
     assert!(ex.authenticate(&forged_bearer).await.is_err());
     secrets.push(forged_bearer);
-    ex.revoke(&who.session_id).await.unwrap();
+    ex.revoke(who.session_id()).await.unwrap();
     assert!(ex.authenticate(login.token.as_str()).await.is_err());
 
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();

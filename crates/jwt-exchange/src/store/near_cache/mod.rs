@@ -295,11 +295,26 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         let state = self.shared.state();
         let at = self.shared.clock.now();
         self.inner.create(session).await?;
-        self.shared.fill(state, at, session.clone());
+        self.shared.fill(state, at, Arc::new(session.clone()));
+        Ok(())
+    }
+
+    async fn create_shared(&self, session: Arc<Session>) -> Result<(), StoreError> {
+        let state = self.shared.state();
+        let at = self.shared.clock.now();
+        self.inner.create_shared(Arc::clone(&session)).await?;
+        self.shared.fill(state, at, session);
         Ok(())
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .get_shared(id)
+            .await?
+            .map(|s| Arc::try_unwrap(s).unwrap_or_else(|s| (*s).clone())))
+    }
+
+    async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         let state = self.shared.state();
         let at = self.shared.clock.now();
         let c = &self.shared.counters;
@@ -307,7 +322,7 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
             match self.shared.entries.lookup(id, at, self.shared.max_age) {
                 Lookup::Hit(s) => {
                     c.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some((*s).clone()));
+                    return Ok(Some(s));
                 }
                 Lookup::Expired => return Ok(None),
                 Lookup::Miss | Lookup::TooOld => c.misses.fetch_add(1, Ordering::Relaxed),
@@ -315,9 +330,9 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         } else {
             c.bypassed.fetch_add(1, Ordering::Relaxed);
         }
-        let found = self.inner.get(id).await?;
+        let found = self.inner.get_shared(id).await?;
         if let Some(s) = &found {
-            self.shared.fill(state, at, s.clone());
+            self.shared.fill(state, at, Arc::clone(s));
         }
         Ok(found)
     }
@@ -414,13 +429,13 @@ impl Shared {
 
     /// Caches `session`, read from the store at `at` under `state`, unless something changed
     /// since or it is already expired.
-    fn fill(&self, state: u64, at: std::time::SystemTime, session: Session) {
+    fn fill(&self, state: u64, at: std::time::SystemTime, session: Arc<Session>) {
         if !subscribed(state) || session.is_expired(crate::clock::unix_seconds(at)) {
             return;
         }
         let inserted = self
             .entries
-            .insert_if(Arc::new(session), at, || self.state() == state);
+            .insert_if(session, at, || self.state() == state);
         if inserted == Some(true) {
             self.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
