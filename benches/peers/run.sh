@@ -9,6 +9,8 @@
 # gitignored, from the pinned versions in requirements.txt / package.json), then runs the
 # `peers` bench binary, which writes the token and key to benches/peers/.work, measures the
 # Rust side, runs both peers and prints the table. A peer whose install fails is skipped.
+# Then runs benches/peers/jwt-authorizer (our bearer request vs. the `jwt-authorizer` crate
+# verifying the IdP JWT on every request, in-process and over loopback HTTP).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -38,5 +40,14 @@ for a in "$@"; do
   if [ "$a" = "--quick" ]; then profile=(); fi
 done
 cd "$root"
-exec cargo run "${profile[@]}" -q -p jwt-exchange-bench --bin peers -- \
+cargo run "${profile[@]}" -q -p jwt-exchange-bench --bin peers -- \
   --out "$here/.work" --peers-dir "$here" --python "$python" --node "$node" "$@"
+
+# jwt-authorizer verifying the IdP JWT per request (axum 0.7) vs. our bearer request: its own
+# Cargo project outside the workspace (see jwt-authorizer/README.md). Skipped if it does not build.
+manifest="$here/jwt-authorizer/Cargo.toml"
+if cargo build "${profile[@]}" -q --manifest-path "$manifest"; then
+  cargo run "${profile[@]}" -q --manifest-path "$manifest" -- "$@"
+else
+  echo "jwt-authorizer peer: build failed, skipped" >&2
+fi

@@ -226,6 +226,30 @@ const SCAN_MAX: usize = 32;
 /// Most containers (arrays and objects) open at once, as `serde_json`'s recursion limit.
 const MAX_DEPTH: usize = 127;
 
+/// The first byte at or after `from` that ends a plain run of string content — `"`, `\\` or a
+/// control character — eight bytes at a time (strings are most of a claim set's bytes).
+fn special(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bytes of `x` that are zero (exact for the lowest one, which is all we read).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let hits = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|n| i + n)
+}
+
 /// One member of an object being parsed.
 type Member<'a> = (u64, Cow<'a, str>, Json<'a>);
 
@@ -377,12 +401,7 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let start = self.i;
         // The plain run up to the closing quote, an escape or a control character.
-        let run = |from: usize| {
-            self.b[from..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .map(|n| from + n)
-        };
+        let run = |from: usize| special(self.b, from);
         let utf8 = |bytes: &'a [u8]| std::str::from_utf8(bytes).map_err(|_| SYNTAX);
         let Some(end) = run(start) else {
             return Err(SYNTAX);
@@ -713,6 +732,35 @@ mod tests {
                 }
             }
             same(&doc);
+        }
+    }
+
+    #[test]
+    fn special_finds_the_first_quote_backslash_or_control_byte() {
+        let naive = |b: &[u8], from: usize| {
+            b[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .map(|n| from + n)
+        };
+        let interesting = [
+            b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, 0x5b, 0x5d,
+        ];
+        for len in 0..20 {
+            for at in 0..len {
+                for &c in &interesting {
+                    for &before in &[b'x', 0xe9, 0x01] {
+                        let mut b = vec![b'x'; len];
+                        b[at] = c;
+                        if at > 0 {
+                            b[at - 1] = before;
+                        }
+                        for from in 0..=len {
+                            assert_eq!(special(&b, from), naive(&b, from), "{b:?} from {from}");
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -77,7 +77,12 @@ impl HttpConfig {
 
     /// The configuration in these extensions, or the default.
     fn in_extensions(ext: &Extensions) -> &HttpConfig {
-        ext.get::<HttpConfig>().unwrap_or(&DEFAULT_CONFIG)
+        // The router's own layer shares one `Arc` (cloning it per request copies nothing); an
+        // application may also add a plain `Extension(HttpConfig)` to its routes.
+        ext.get::<std::sync::Arc<HttpConfig>>()
+            .map(|c| &**c)
+            .or_else(|| ext.get::<HttpConfig>())
+            .unwrap_or(&DEFAULT_CONFIG)
     }
 
     /// The configuration this request is served with.
@@ -265,7 +270,7 @@ impl RouterBuilder {
             router = router.route(r.path, r.handler);
         }
         router
-            .layer(Extension(self.config))
+            .layer(Extension(std::sync::Arc::new(self.config)))
             .with_state(self.exchange)
     }
 }

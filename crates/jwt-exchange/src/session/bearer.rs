@@ -430,7 +430,6 @@ impl BearerKeys {
     /// assert_eq!(claims.sub, "sid");
     /// ```
     pub fn mint(&self, sub: &str, iat: i64, exp: i64) -> Bearer {
-        use std::fmt::Write as _;
         let signing = &self.keys[0];
         // The claim set, byte for byte what `serde_json` writes for
         // `{"iss": issuer, "sub": sub, "iat": iat, "exp": exp}`, from the precomputed prefix.
@@ -444,7 +443,11 @@ impl BearerKeys {
         } else {
             payload.push_str(&serde_json::to_string(sub).expect("a string always serializes"));
         }
-        let _ = write!(payload, r#","iat":{iat},"exp":{exp}}}"#);
+        payload.push_str(r#","iat":"#);
+        push_int(&mut payload, iat);
+        payload.push_str(r#","exp":"#);
+        push_int(&mut payload, exp);
+        payload.push('}');
         let mut token = String::with_capacity(
             signing.header_b64.len() + 2 + payload.len().div_ceil(3) * 4 + TAG_B64_LEN,
         );
@@ -709,6 +712,25 @@ fn strict_object<'a, T: Deserialize<'a>>(bytes: &'a [u8], part: Part) -> Result<
             Malformed::Json(part).into()
         }
     })
+}
+
+/// Appends `n` in decimal, as `serde_json` and `Display` write it.
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut v = n.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|d| char::from(*d)));
 }
 
 #[cfg(test)]
@@ -1173,7 +1195,13 @@ mod tests {
                 "é👩‍💻",
                 "a/b",
             ] {
-                for (iat, exp) in [(0, 1), (-5, i64::MAX), (i64::MIN, -1)] {
+                for (iat, exp) in [
+                    (0, 1),
+                    (-5, i64::MAX),
+                    (i64::MIN, -1),
+                    (9, 10),
+                    (-10, 1_764_000_099),
+                ] {
                     let token = k.mint(sub, iat, exp);
                     let payload = token.as_str().split('.').nth(1).unwrap();
                     let got = URL_SAFE_NO_PAD.decode(payload).unwrap();

@@ -26,6 +26,47 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// The largest `max_token_bytes` of any provider: the size cap before the issuer is known.
     max_token_bytes: usize,
+    /// Decoded headers of tokens that verified, by their base64url text.
+    headers: HeaderCache,
+}
+
+/// Most headers [`HeaderCache`] keeps; when full it starts over.
+const HEADER_CACHE_MAX: usize = 32;
+
+/// An IdP signs every token of a key with the same protected header, byte for byte, so the
+/// decoded header of a token that verified is kept under its base64url text and a later token
+/// with an identical header skips base64 and JSON (~0.4 µs of a login). Only headers of tokens
+/// whose signature verified are inserted, so the cache holds at most [`HEADER_CACHE_MAX`]
+/// genuine headers whatever an attacker sends; everything that depends on the provider
+/// (allowed algorithms, `typ`, the key) is still checked on every token.
+#[derive(Default)]
+struct HeaderCache(std::sync::RwLock<Vec<(Box<str>, Arc<Header>)>>);
+
+impl HeaderCache {
+    fn get(&self, b64: &str) -> Option<Arc<Header>> {
+        let entries = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .iter()
+            .find(|(k, _)| **k == *b64)
+            .map(|(_, h)| Arc::clone(h))
+    }
+
+    fn insert(&self, b64: &str, header: Arc<Header>) {
+        let mut entries = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.iter().any(|(k, _)| **k == *b64) {
+            return;
+        }
+        if entries.len() >= HEADER_CACHE_MAX {
+            entries.clear();
+        }
+        entries.push((b64.into(), header));
+    }
 }
 
 /// Verifies external JWTs against the configured providers.
@@ -155,6 +196,7 @@ impl VerifierBuilder {
                 by_issuer,
                 clock: self.clock,
                 max_token_bytes,
+                headers: HeaderCache::default(),
             }),
         })
     }
@@ -263,7 +305,11 @@ impl Verifier {
             });
         }
         let seg = jws::split(token)?;
-        let header = Header::decode(seg.header)?;
+        let cached = inner.headers.get(seg.header);
+        let header = match &cached {
+            Some(h) => Arc::clone(h),
+            None => Arc::new(Header::decode(seg.header)?),
+        };
         let payload = jws::b64(seg.payload, Part::Payload)?;
         let claims = jws::json_doc(&payload, Part::Payload)?;
         let signature = jws::b64(seg.signature, Part::Signature)?;
@@ -294,12 +340,15 @@ impl Verifier {
         if !key.verify(header.alg, seg.signing_input.as_bytes(), &signature) {
             return Err(VerifyError::InvalidSignature);
         }
+        if cached.is_none() {
+            inner.headers.insert(seg.header, Arc::clone(&header));
+        }
         claims::check(
             config,
             claims,
             inner.clock.unix_seconds(),
             header.alg,
-            header.kid,
+            header.kid.clone(),
             keep_claims,
         )
     }

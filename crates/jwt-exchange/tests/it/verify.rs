@@ -751,3 +751,51 @@ async fn error_messages_never_contain_token_material() {
         assert!(!shown.contains(part), "{shown}");
     }
 }
+
+/// The verifier remembers decoded headers of tokens that verified; a later token with the same
+/// header bytes must still pass every check that depends on its provider and its signature.
+#[tokio::test]
+async fn a_remembered_header_is_still_checked_per_provider_and_signature() {
+    let a = Idp::start().await;
+    let b = JwksServer::start(jwks(&[&a.rsa])).await;
+    let b_iss = "https://es-only.test/";
+    let v = verifier_for(
+        vec![
+            a.provider(),
+            ProviderConfig::new(b_iss, b.jwks_url())
+                .with_audiences([AUD])
+                .with_algorithms([Algorithm::ES256]),
+        ],
+        &a.clock,
+    );
+    let good = a.rsa.mint(&claims());
+    assert!(v.verify(&good).await.is_ok());
+    assert!(
+        v.verify(&good).await.is_ok(),
+        "and again, header remembered"
+    );
+    // Same key, same header bytes, but issued for a provider that allows only ES256.
+    let other = a.rsa.mint(&claims_with("iss", json!(b_iss)));
+    assert_eq!(other.split('.').next(), good.split('.').next());
+    assert_eq!(
+        v.verify(&other).await.unwrap_err(),
+        VerifyError::AlgorithmNotAllowed {
+            alg: Algorithm::RS256
+        }
+    );
+    // Same header bytes, tampered payload: the signature still decides.
+    let parts: Vec<&str> = good.split('.').collect();
+    let evil = b64(claims_with("oid", json!("admin")).to_string());
+    assert_eq!(
+        v.verify(&format!("{}.{}.{}", parts[0], evil, parts[2]))
+            .await
+            .unwrap_err(),
+        VerifyError::InvalidSignature
+    );
+    // A header that never verified is decoded and refused as before.
+    let none = unsigned(&json!({"alg": "none"}), &claims(), "AAAA");
+    assert_eq!(
+        v.verify(&none).await.unwrap_err(),
+        VerifyError::UnsupportedAlgorithm
+    );
+}
