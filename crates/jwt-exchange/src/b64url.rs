@@ -36,6 +36,12 @@ const fn decoded_len(len: usize) -> Option<usize> {
     }
 }
 
+/// The 6-bit value of a base64url symbol.
+pub(crate) fn symbol(c: u8) -> Option<u8> {
+    let v = TABLE[usize::from(c)];
+    (v != INVALID).then_some(v)
+}
+
 /// Decodes `input` into a new vector of exactly the decoded length.
 pub(crate) fn decode_vec(input: &[u8]) -> Result<Vec<u8>, Invalid> {
     let mut out = vec![0; decoded_len(input.len()).ok_or(Invalid)?];

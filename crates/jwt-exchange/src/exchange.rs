@@ -446,7 +446,12 @@ impl Exchange {
             .verify_with(bearer, now, |sub, _, _| SessionId::parse(sub))
             .map_err(ExchangeError::InvalidBearer)?
             .map_err(|_| ExchangeError::SessionNotFound)?;
-        match inner.store().get_shared(&id).await {
+        let store = inner.store();
+        let found = match store.get_now(&id) {
+            Some(found) => found,
+            None => store.get_shared(&id).await,
+        };
+        match found {
             Ok(Some(s)) => Ok(Principal::from(s)),
             Ok(None) => Err(ExchangeError::SessionNotFound),
             Err(e) => Err(ExchangeError::Store(e)),

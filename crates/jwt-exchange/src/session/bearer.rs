@@ -11,7 +11,7 @@ use std::fmt;
 
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::{DecodeSliceError, Engine as _};
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::b64url;
@@ -535,16 +535,12 @@ impl BearerKeys {
         };
 
         let mut tag = [0u8; 64];
-        let tag_len = match URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) {
-            Ok(n) => n,
-            // Longer than any HMAC-SHA256 tag: cannot verify.
-            Err(DecodeSliceError::OutputSliceTooSmall) => {
-                return Err(BearerError::InvalidSignature)
-            }
-            Err(DecodeSliceError::DecodeError(_)) => {
-                return Err(Malformed::Base64(Part::Signature).into())
-            }
-        };
+        // Longer than any HMAC-SHA256 tag could be encoded (64 bytes): cannot verify.
+        if signature.len() > 86 {
+            return Err(BearerError::InvalidSignature);
+        }
+        let tag_len = b64url::decode_to_slice(signature.as_bytes(), &mut tag)
+            .map_err(|_| Malformed::Base64(Part::Signature))?;
         let signing_input = &token.as_bytes()[..header.len() + 1 + payload.len()];
         hmac::verify(&key.hmac, signing_input, &tag[..tag_len])
             .map_err(|_| BearerError::InvalidSignature)?;

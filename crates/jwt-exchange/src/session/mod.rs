@@ -120,23 +120,19 @@ impl SessionId {
         if s.len() != Self::LEN {
             return Err(InvalidSessionId::Length { len: s.len() });
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        let b = s.as_bytes();
+        if b.iter().any(|&c| crate::b64url::symbol(c).is_none()) {
             return Err(InvalidSessionId::Encoding);
         }
-        // Canonical decoding rejects non-zero trailing bits, so each id has exactly one
-        // spelling (the same rules as `URL_SAFE_NO_PAD`, without its fixed cost per call).
-        let mut bytes = [0u8; ID_BYTES];
-        match crate::b64url::decode_to_slice(s.as_bytes(), &mut bytes) {
-            Ok(ID_BYTES) => {
-                let mut out = [0u8; Self::LEN];
-                out.copy_from_slice(s.as_bytes());
-                Ok(SessionId(out))
-            }
-            _ => Err(InvalidSessionId::Encoding),
+        // Canonical: 43 symbols carry 258 bits for 256, so the last symbol's two low bits must
+        // be zero; then each id has exactly one spelling (what canonical decoding with
+        // `URL_SAFE_NO_PAD` accepts, without decoding).
+        if crate::b64url::symbol(b[Self::LEN - 1]).is_none_or(|v| v & 0x03 != 0) {
+            return Err(InvalidSessionId::Encoding);
         }
+        let mut out = [0u8; Self::LEN];
+        out.copy_from_slice(b);
+        Ok(SessionId(out))
     }
 
     /// The id as sent to and from clients and used as a store key.
@@ -395,6 +391,19 @@ mod tests {
         for id in &ids {
             assert_eq!(id.as_str().len(), SessionId::LEN);
             assert_eq!(SessionId::parse(id.as_str()).as_ref(), Ok(id));
+        }
+    }
+
+    #[test]
+    fn parse_accepts_exactly_the_canonical_encodings() {
+        let id = SessionId::generate();
+        let prefix = &id.as_str()[..SessionId::LEN - 1];
+        for c in (0u8..=255).filter(u8::is_ascii_graphic) {
+            let s = format!("{prefix}{}", char::from(c));
+            let canonical = URL_SAFE_NO_PAD
+                .decode(&s)
+                .is_ok_and(|b| b.len() == ID_BYTES && URL_SAFE_NO_PAD.encode(&b) == s);
+            assert_eq!(SessionId::parse(&s).is_ok(), canonical, "{s}");
         }
     }
 

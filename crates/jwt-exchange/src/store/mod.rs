@@ -200,6 +200,25 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         Ok(self.get(id).await?.map(Arc::new))
     }
+
+    /// A read that needs no I/O: `Some(answer)` when the store can answer from process memory
+    /// at once — the memory store always, the near-cache on a hit — and `None` to have the
+    /// caller await [`SessionStore::get_shared`] instead (the default). `authenticate` tries
+    /// this first, so a request served from memory costs no future and no allocation.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_exchange::session::{Session, SessionId};
+    /// # use jwt_exchange::store::{MemoryStore, SessionStore};
+    /// # use jwt_exchange::MockClock;
+    /// let store = MemoryStore::new(Arc::new(MockClock::at_unix(0)));
+    /// let id = SessionId::generate();
+    /// assert!(matches!(store.get_now(&id), Some(Ok(None))));
+    /// ```
+    fn get_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Session>>, StoreError>> {
+        let _ = id;
+        None
+    }
 }
 
 /// A shared store is a store: `Arc<MemoryStore>` or `Arc<dyn SessionStore>` can be wrapped (by
@@ -253,5 +272,9 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
 
     async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
         (**self).get_shared(id).await
+    }
+
+    fn get_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Session>>, StoreError>> {
+        (**self).get_now(id)
     }
 }

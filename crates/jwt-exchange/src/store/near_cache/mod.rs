@@ -337,6 +337,23 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(found)
     }
 
+    /// A hit (or a cached session found expired) answers at once; anything else is left to
+    /// `get_shared`, which counts it.
+    fn get_now(&self, id: &SessionId) -> Option<Result<Option<Arc<Session>>, StoreError>> {
+        if !self.shared.is_subscribed() {
+            return None;
+        }
+        let at = self.shared.clock.now();
+        match self.shared.entries.lookup(id, at, self.shared.max_age) {
+            Lookup::Hit(s) => {
+                self.shared.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Some(Ok(Some(s)))
+            }
+            Lookup::Expired => Some(Ok(None)),
+            Lookup::Miss | Lookup::TooOld => None,
+        }
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let deleted = self.inner.delete(id).await;
         if deleted.is_err() {

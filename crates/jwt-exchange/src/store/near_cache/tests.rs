@@ -414,3 +414,38 @@ async fn dropping_the_store_stops_listening() {
     drop(store);
     assert_eq!(bus.listeners(), 0);
 }
+
+#[tokio::test]
+async fn get_now_answers_hits_at_once_and_leaves_the_rest_to_get_shared() {
+    let clock = MockClock::at_unix(T0);
+    let (remote, _bus, [a, b]) = pair(&clock);
+    let s = session("alice", 60);
+    a.create(&s).await.expect("create");
+    // Cached on a (created there): a hit with no store read; the same `Arc` every time.
+    let hit = a
+        .get_now(&s.id)
+        .expect("a hit")
+        .expect("no error")
+        .expect("a session");
+    assert_eq!(*hit, s);
+    assert!(Arc::ptr_eq(
+        &hit,
+        &a.get_now(&s.id).unwrap().unwrap().unwrap()
+    ));
+    assert_eq!(a.stats().hits, 2);
+    // Not cached on b: no answer and nothing counted; `get_shared` reads the store and fills.
+    assert!(b.get_now(&s.id).is_none());
+    assert_eq!((b.stats().hits, b.stats().misses), (0, 0));
+    assert_eq!(*b.get_shared(&s.id).await.expect("get").expect("found"), s);
+    assert_eq!(remote.gets(), 1);
+    assert!(matches!(b.get_now(&s.id), Some(Ok(Some(_)))));
+    // Revoked on a: gone from b's cache, so b asks the store again (which says no).
+    assert!(a.delete(&s.id).await.expect("delete"));
+    assert!(b.get_now(&s.id).is_none());
+    assert_eq!(b.get_shared(&s.id).await.expect("get"), None);
+    // Expired while cached: answered at once, as absent.
+    let short = session("bob", 5);
+    a.create(&short).await.expect("create");
+    clock.advance(std::time::Duration::from_secs(5));
+    assert!(matches!(a.get_now(&short.id), Some(Ok(None))));
+}
