@@ -56,7 +56,14 @@ fn redis() {
 
 #[test]
 fn hotloop() {
-    for path in ["login", "verify", "authenticate", "authorize", "mint"] {
+    for path in [
+        "login",
+        "verify",
+        "authenticate",
+        "authorize",
+        "mint",
+        "check",
+    ] {
         quick("hotloop", env!("CARGO_BIN_EXE_hotloop"), &[path]);
     }
 }

@@ -1,5 +1,6 @@
 //! Runs one hot path in a tight loop for a while, for a profiler (`perf record`, `valgrind
-//! --tool=callgrind`): `hotloop login|verify|authenticate|authorize|mint [SECONDS] [--alg ALG]`.
+//! --tool=callgrind`): `hotloop login|verify|authenticate|authorize|mint|check [SECONDS] [--alg
+//! ALG]`; `check` is `GET /auth/check` through the axum router in process (no sockets).
 //!
 //! `cargo build --release -p jwt-exchange-bench --bin hotloop`, then for instance
 //! `perf record -g target/release/hotloop login 10` or
@@ -46,6 +47,9 @@ fn main() {
     let login = rt.block_on(ex.login(&token)).expect("login");
     let bearer = login.token.as_str().to_owned();
     let who = rt.block_on(ex.authenticate(&bearer)).expect("authenticate");
+    let router = jwt_exchange::axum::RouterBuilder::new(ex.clone()).build();
+    let check_uri = format!("/auth/check?action={ACTION}&resource={RESOURCE}");
+    let authorization = format!("Bearer {bearer}");
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut n = 0u64;
     rt.block_on(async {
@@ -74,6 +78,16 @@ fn main() {
                     }
                     "mint" => {
                         black_box(fx.bearer.mint(who.session_id().as_str(), 0, 60));
+                    }
+                    "check" => {
+                        use tower::ServiceExt as _;
+                        let req = axum::http::Request::builder()
+                            .uri(check_uri.as_str())
+                            .header(axum::http::header::AUTHORIZATION, authorization.as_str())
+                            .body(axum::body::Body::empty())
+                            .expect("request");
+                        let res = router.clone().oneshot(req).await.expect("infallible");
+                        assert_eq!(res.status(), axum::http::StatusCode::NO_CONTENT);
                     }
                     other => panic!("unknown hot path {other}"),
                 }

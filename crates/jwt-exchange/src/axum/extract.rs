@@ -72,8 +72,9 @@ where
     }
 }
 
-/// Reads the bearer from `Authorization` (Bearer or Basic `_jwt`).
-fn bearer(headers: &HeaderMap) -> Result<String, Rejection> {
+/// Reads the bearer from `Authorization` (Bearer or Basic `_jwt`); borrowed from the header
+/// unless it had to be decoded.
+fn bearer(headers: &HeaderMap) -> Result<std::borrow::Cow<'_, str>, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(Rejection::MissingCredentials);
@@ -88,7 +89,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, Rejection> {
         if rest.is_empty() || rest.contains(' ') {
             return Err(Rejection::InvalidCredentials);
         }
-        Ok(rest.to_owned())
+        Ok(rest.into())
     } else if scheme.eq_ignore_ascii_case("basic") {
         let decoded = STANDARD
             .decode(rest)
@@ -96,7 +97,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, Rejection> {
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or(Rejection::InvalidCredentials)?;
         match decoded.split_once(':') {
-            Some((BASIC_USER, password)) if !password.is_empty() => Ok(password.to_owned()),
+            Some((BASIC_USER, password)) if !password.is_empty() => Ok(password.to_owned().into()),
             _ => Err(Rejection::InvalidCredentials),
         }
     } else {
@@ -291,7 +292,7 @@ mod tests {
     fn bearer_of(value: &str) -> Result<String, Rejection> {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_str(value).expect("value"));
-        bearer(&h)
+        bearer(&h).map(std::borrow::Cow::into_owned)
     }
 
     #[test]

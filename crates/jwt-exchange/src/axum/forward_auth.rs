@@ -321,16 +321,31 @@ fn percent_decode(s: &str) -> Option<String> {
 /// assert_eq!(encode_header("bell\u{7}é"), "bell%07%C3%A9");
 /// ```
 pub fn encode_header(s: &str) -> String {
-    use std::fmt::Write as _;
     let mut out = String::with_capacity(s.len());
+    push_header_encoded(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out` encoded as [`encode_header`] does.
+fn push_header_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: u8| (0x21..=0x7e).contains(&b) && b != b'%' && b != b',';
+    if s.bytes().all(plain) {
+        // The usual case (subjects, GUIDs, group names): nothing to escape.
+        out.push_str(s);
+        return;
+    }
     for &b in s.as_bytes() {
-        if (0x21..=0x7e).contains(&b) && b != b'%' && b != b',' {
+        if plain(b) {
             out.push(char::from(b));
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.extend([
+                '%',
+                char::from(HEX[usize::from(b >> 4)]),
+                char::from(HEX[usize::from(b & 0x0F)]),
+            ]);
         }
     }
-    out
 }
 
 /// `GET /auth/check`.
@@ -342,12 +357,12 @@ pub(crate) async fn check(
     let cfg = HttpConfig::of_request(&req);
     let query = Params::query(req.uri().query())?;
     let action = match query.get("action") {
-        Some(a) => a.to_owned(),
-        None => cfg.forward_auth.action.render(req.headers())?,
+        Some(a) => std::borrow::Cow::Borrowed(a),
+        None => cfg.forward_auth.action.render(req.headers())?.into(),
     };
     let resource = match query.get("resource") {
-        Some(r) => r.to_owned(),
-        None => cfg.forward_auth.resource.render(req.headers())?,
+        Some(r) => std::borrow::Cow::Borrowed(r),
+        None => cfg.forward_auth.resource.render(req.headers())?.into(),
     };
     let retry_after = cfg.retry_after;
     authorize(&exchange, &principal, &action, &resource, retry_after).await?;
@@ -402,19 +417,26 @@ pub(crate) async fn check_envoy(
 
 /// Adds the `X-Auth-*` headers to an "allowed" answer.
 fn allowed(mut res: Response, principal: &Principal) -> Response {
-    let groups: Vec<String> = principal.groups.iter().map(|g| encode_header(g)).collect();
+    let mut groups = String::new();
+    for (i, g) in principal.groups.iter().enumerate() {
+        if i > 0 {
+            groups.push(',');
+        }
+        push_header_encoded(&mut groups, g);
+    }
     let h = res.headers_mut();
+    h.reserve(3);
     for (name, value) in [
         (X_AUTH_SUBJECT, encode_header(&principal.subject)),
         (
             X_AUTH_SESSION_ID,
             principal.session_id().as_str().to_owned(),
         ),
-        (X_AUTH_GROUPS, groups.join(",")),
+        (X_AUTH_GROUPS, groups),
     ] {
-        // Every value is visible ASCII by construction; `from_str` cannot fail, but a failure
-        // would drop the header rather than panic.
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        // Every value is visible ASCII by construction; the conversion (which takes the string
+        // without copying it) cannot fail, but a failure would drop the header, not panic.
+        if let Ok(v) = HeaderValue::try_from(value) {
             h.insert(HeaderName::from_static(name), v);
         }
     }

@@ -106,14 +106,12 @@ pub(crate) struct Params(BTreeMap<String, String>);
 impl Params {
     /// Parses `a=1&b=2` (percent- and `+`-decoding). Repeated names are an error.
     pub(crate) fn parse(input: &[u8]) -> Result<Self, Rejection> {
+        // Empty values are kept (so a repeat of an empty parameter is still a repeat) and hidden
+        // by the getters.
         let mut map = BTreeMap::new();
-        let mut seen = std::collections::BTreeSet::new();
         for (k, v) in url::form_urlencoded::parse(input) {
-            if !seen.insert(k.clone().into_owned()) {
+            if map.insert(k.into_owned(), v.into_owned()).is_some() {
                 return Err(Rejection::InvalidRequest("A parameter is repeated."));
-            }
-            if !v.is_empty() {
-                map.insert(k.into_owned(), v.into_owned());
             }
         }
         Ok(Params(map))
@@ -126,7 +124,10 @@ impl Params {
 
     /// The value of `name`, if present and non-empty.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// The value of `name`, or `400` with `missing`.
@@ -136,7 +137,7 @@ impl Params {
 
     /// Whether `name` is present with a non-empty value.
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.get(name).is_some()
     }
 }
 

@@ -315,18 +315,16 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     }
 
     async fn get_shared(&self, id: &SessionId) -> Result<Option<Arc<Session>>, StoreError> {
+        // Read before the cache and the store: an invalidation after this point changes the
+        // state, and `fill` then refuses to cache what the store returns.
         let state = self.shared.state();
         let at = self.shared.clock.now();
+        if let Some(answer) = self.get_now(id) {
+            return answer;
+        }
         let c = &self.shared.counters;
         if subscribed(state) {
-            match self.shared.entries.lookup(id, at, self.shared.max_age) {
-                Lookup::Hit(s) => {
-                    c.hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some(s));
-                }
-                Lookup::Expired => return Ok(None),
-                Lookup::Miss | Lookup::TooOld => c.misses.fetch_add(1, Ordering::Relaxed),
-            };
+            c.misses.fetch_add(1, Ordering::Relaxed);
         } else {
             c.bypassed.fetch_add(1, Ordering::Relaxed);
         }
