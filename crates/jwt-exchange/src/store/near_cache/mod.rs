@@ -292,11 +292,7 @@ impl<S> CachedStore<S> {
 #[async_trait::async_trait]
 impl<S: SessionStore> SessionStore for CachedStore<S> {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let state = self.shared.state();
-        let at = self.shared.clock.now();
-        self.inner.create(session).await?;
-        self.shared.fill(state, at, Arc::new(session.clone()));
-        Ok(())
+        self.create_shared(Arc::new(session.clone())).await
     }
 
     async fn create_shared(&self, session: Arc<Session>) -> Result<(), StoreError> {
