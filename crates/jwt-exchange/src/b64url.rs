@@ -28,7 +28,8 @@ static TABLE: [u8; 256] = {
 pub(crate) struct Invalid;
 
 /// The decoded length of `len` symbols, or `None` for a length that cannot occur.
-const fn decoded_len(len: usize) -> Option<usize> {
+/// The decoded length of `len` symbols, `None` when no canonical input has that length.
+pub(crate) const fn decoded_len(len: usize) -> Option<usize> {
     match len % 4 {
         1 => None,
         0 => Some(len / 4 * 3),

@@ -1,6 +1,8 @@
 //! Runs one hot path in a tight loop for a while, for a profiler (`perf record`, `valgrind
-//! --tool=callgrind`): `hotloop login|verify|authenticate|authorize|mint|check [SECONDS] [--alg
-//! ALG]`; `check` is `GET /auth/check` through the axum router in process (no sockets).
+//! --tool=callgrind`): `hotloop raw|login|verify|authenticate|authorize|mint|check [SECONDS]
+//! [--alg ALG] [--groups N]`. `check` is `GET /auth/check` through the axum router in process
+//! (no sockets); `raw` is the baseline of `login` and `verify`, the signature check alone with a
+//! pre-parsed key.
 //!
 //! `cargo build --release -p jwt-exchange-bench --bin hotloop`, then for instance
 //! `perf record -g target/release/hotloop login 10` or
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use jwt_exchange::store::SessionStore;
 use jwt_exchange::Algorithm;
 use jwt_exchange_bench::fixture::{
-    entra_token, runtime, standard_roles, Fixture, Options, ACTION, RESOURCE,
+    entra_token, runtime, scaled_policies, standard_roles, Fixture, Options, ACTION, RESOURCE,
 };
 use jwt_exchange_bench::Bench;
 
@@ -23,7 +25,7 @@ fn main() {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--alg" | "--samples" | "--sample-ms" => {
+            "--alg" | "--groups" | "--samples" | "--sample-ms" => {
                 it.next();
             }
             _ if a.starts_with("--") => {}
@@ -40,12 +42,25 @@ fn main() {
         .unwrap_or("RS256")
         .parse()
         .expect("--alg RS256|ES256|EdDSA|PS256");
+    // `--groups N`: a token with N groups, each mapped to its own policy (the login bench's
+    // "groups per token" table), instead of the standard two app roles.
+    let groups: Option<usize> = bench
+        .value("--groups")
+        .map(|v| v.parse().expect("--groups N"));
     let rt = runtime();
-    let fx = rt.block_on(Fixture::start(Options::default()));
+    let options = match groups {
+        Some(n) => Options::default().with_policies(scaled_policies(n)),
+        None => Options::default(),
+    };
+    let fx = rt.block_on(Fixture::start(options));
     let ex = &fx.exchange;
-    let token = entra_token(fx.key(alg), &standard_roles());
+    let token = entra_token(
+        fx.key(alg),
+        &groups.map_or_else(standard_roles, jwt_exchange_bench::fixture::roles),
+    );
     let login = rt.block_on(ex.login(&token)).expect("login");
     let bearer = login.token.as_str().to_owned();
+    let raw = jwt_exchange_bench::fixture::RawSignature::new(fx.key(alg), &token);
     let who = rt.block_on(ex.authenticate(&bearer)).expect("authenticate");
     let router = jwt_exchange::axum::RouterBuilder::new(ex.clone()).build();
     let check_uri = format!("/auth/check?action={ACTION}&resource={RESOURCE}");
@@ -66,6 +81,9 @@ fn main() {
                 match what.as_str() {
                     "login" => {
                         black_box(ex.login(&token).await.is_ok());
+                    }
+                    "raw" => {
+                        black_box(raw.verify());
                     }
                     "verify" => {
                         black_box(ex.verifier().verify(&token).await.is_ok());

@@ -17,7 +17,8 @@ use jwt_exchange_bench::harness::{fmt_ns, header, rss_bytes, target};
 use jwt_exchange_bench::{Bench, Case};
 use jwt_exchange_testkit::claims::ENTRA_ISSUER;
 
-/// Bearers of this many random stored sessions are cycled through, so authenticate reads the
+/// Bearers of this many stored sessions (spread over the table; with fewer sessions, each
+/// session several times) are cycled through in a shuffled order, so authenticate reads the
 /// whole table rather than one hot entry.
 const PROBES: usize = 4096;
 
@@ -166,9 +167,23 @@ fn fill(rt: &tokio::runtime::Runtime, count: usize, now: i64) -> Sized {
         rss.map_or_else(|| "?".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1_048_576.0)),
         rss.map_or_else(|| "?".to_owned(), |b| format!("{} B", b / count as u64)),
     );
-    let bearers = sample
+    // Always `PROBES` bearers, each its own string, in a shuffled order: at 1k sessions each
+    // session has about four of them. So the bench's own footprint (the bearer strings it
+    // reads) is the same at every size and only the store grows, and the probes do not walk
+    // the table in the order the sessions were allocated (which would let the hardware
+    // prefetcher hide the misses that a random workload pays).
+    let mut order: Vec<usize> = (0..PROBES).map(|k| k % sample.len()).collect();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for k in (1..order.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(k, (x % (k as u64 + 1)) as usize);
+    }
+    let bearers = order
         .iter()
-        .map(|s| {
+        .map(|&k| {
+            let s = &sample[k];
             fx.bearer
                 .mint(s.id.as_str(), now, s.expires_at)
                 .into_string()

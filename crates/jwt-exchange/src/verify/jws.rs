@@ -57,6 +57,78 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, VerifyError> {
     })
 }
 
+/// A decoded claim set in a buffer that this thread reuses for its next token: a login decodes
+/// about a kilobyte of claims, and allocating (and zeroing) that afresh for every token cost
+/// more than decoding it — allocations of a kilobyte or more also make glibc's malloc
+/// consolidate its free lists. The buffer is wiped before it is put back, so no claim set
+/// outlives its verification; buffers over [`Scratch::KEEP`] bytes are freed instead.
+pub(crate) struct Scratch {
+    buf: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Scratch {
+    /// Claim sets up to this many bytes keep their buffer for the next token.
+    const KEEP: usize = 16 * 1024;
+
+    /// Decodes `seg` like [`b64`] into this thread's buffer (taken out of the thread while it
+    /// is in use, so a task that moves between threads, or two tokens on one thread, never
+    /// share it).
+    pub(crate) fn decode(seg: &str, part: Part) -> Result<Scratch, VerifyError> {
+        let mut buf = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+        buf.clear();
+        let bad = || VerifyError::from(Malformed::Base64(part));
+        let len = crate::b64url::decoded_len(seg.len()).ok_or_else(bad)?;
+        buf.resize(len, 0);
+        let mut out = Scratch { buf };
+        crate::b64url::decode_to_slice(seg.as_bytes(), &mut out.buf).map_err(|_| bad())?;
+        Ok(out)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= Self::KEEP {
+            self.buf.fill(0);
+            let buf = std::mem::take(&mut self.buf);
+            // Fails only while the thread is being torn down; the buffer is then just freed.
+            let _ = SCRATCH.try_with(|slot| slot.set(buf));
+        }
+    }
+}
+
+/// Signatures up to this many bytes are decoded on the stack (RSA-4096 is 512).
+pub(crate) const SIGNATURE_STACK: usize = 512;
+
+/// Decodes the signature segment into `stack` when it fits, else onto the heap (`heap`).
+pub(crate) fn signature<'b>(
+    seg: &str,
+    stack: &'b mut [u8; SIGNATURE_STACK],
+    heap: &'b mut Vec<u8>,
+) -> Result<&'b [u8], VerifyError> {
+    let bad = || VerifyError::from(Malformed::Base64(Part::Signature));
+    let len = crate::b64url::decoded_len(seg.len()).ok_or_else(bad)?;
+    let out: &mut [u8] = if len <= SIGNATURE_STACK {
+        &mut stack[..]
+    } else {
+        heap.resize(len, 0);
+        heap
+    };
+    let n = crate::b64url::decode_to_slice(seg.as_bytes(), out).map_err(|_| bad())?;
+    Ok(&out[..n])
+}
+
 /// Decodes one segment as unpadded, canonical base64url.
 pub(crate) fn b64(seg: &str, part: Part) -> Result<Vec<u8>, VerifyError> {
     crate::b64url::decode_vec(seg.as_bytes()).map_err(|_| Malformed::Base64(part).into())
@@ -149,6 +221,49 @@ mod tests {
 
     fn enc(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
+    }
+
+    #[test]
+    fn the_claim_buffer_is_reused_wiped_and_never_shows_a_previous_claim_set() {
+        let long = enc(&"x".repeat(600));
+        let short = enc("{}");
+        let first = Scratch::decode(&long, Part::Payload).unwrap();
+        assert_eq!(&*first, "x".repeat(600).as_bytes());
+        // A second token on the same thread while the first is in use gets its own buffer.
+        let second = Scratch::decode(&short, Part::Payload).unwrap();
+        assert_eq!(&*second, b"{}");
+        drop(second);
+        drop(first);
+        // What is parked for the next token is wiped.
+        let parked = SCRATCH.with(std::cell::Cell::take);
+        assert!(parked.capacity() >= 600, "the larger buffer is kept");
+        assert!(parked.is_empty() || parked.iter().all(|b| *b == 0));
+        SCRATCH.with(|c| c.set(parked));
+        let again = Scratch::decode(&short, Part::Payload).unwrap();
+        assert_eq!(&*again, b"{}", "no bytes of an earlier claim set");
+        drop(again);
+        assert!(matches!(
+            Scratch::decode("a", Part::Payload),
+            Err(VerifyError::Malformed(Malformed::Base64(Part::Payload)))
+        ));
+        // Oversized buffers are freed rather than kept.
+        drop(Scratch::decode(&enc(&"y".repeat(Scratch::KEEP + 1)), Part::Payload).unwrap());
+        assert!(SCRATCH.with(std::cell::Cell::take).capacity() <= Scratch::KEEP);
+    }
+
+    #[test]
+    fn signatures_decode_on_the_stack_or_beyond_it_on_the_heap() {
+        for len in [0, 64, 256, SIGNATURE_STACK, SIGNATURE_STACK + 1, 1024] {
+            let sig: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let (mut stack, mut heap) = ([0u8; SIGNATURE_STACK], Vec::new());
+            let got = signature(&URL_SAFE_NO_PAD.encode(&sig), &mut stack, &mut heap).unwrap();
+            assert_eq!(got, &sig[..]);
+        }
+        let (mut stack, mut heap) = ([0u8; SIGNATURE_STACK], Vec::new());
+        assert!(matches!(
+            signature("ab=c", &mut stack, &mut heap),
+            Err(VerifyError::Malformed(Malformed::Base64(Part::Signature)))
+        ));
     }
 
     #[test]

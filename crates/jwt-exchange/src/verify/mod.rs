@@ -310,9 +310,10 @@ impl Verifier {
             Some(h) => Arc::clone(h),
             None => Arc::new(Header::decode(seg.header)?),
         };
-        let payload = jws::b64(seg.payload, Part::Payload)?;
+        let payload = jws::Scratch::decode(seg.payload, Part::Payload)?;
         let claims = jws::json_doc(&payload, Part::Payload)?;
-        let signature = jws::b64(seg.signature, Part::Signature)?;
+        let (mut sig_stack, mut sig_heap) = ([0u8; jws::SIGNATURE_STACK], Vec::new());
+        let signature = jws::signature(seg.signature, &mut sig_stack, &mut sig_heap)?;
         let provider = match claims.get("iss") {
             Some(Json::String(iss)) => inner
                 .by_issuer
@@ -337,7 +338,7 @@ impl Verifier {
             .keys
             .key_for(header.kid.as_deref(), header.alg)
             .await?;
-        if !key.verify(header.alg, seg.signing_input.as_bytes(), &signature) {
+        if !key.verify(header.alg, seg.signing_input.as_bytes(), signature) {
             return Err(VerifyError::InvalidSignature);
         }
         if cached.is_none() {
