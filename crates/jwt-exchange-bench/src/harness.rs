@@ -290,6 +290,29 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// CPU time (user + system) consumed so far by this process's threads named `name` (tokio
+/// runtimes name their workers with `thread_name`), in seconds; `None` where `/proc` is not
+/// readable. Resolution is the kernel's clock tick (10 ms), so measure over a second or more.
+pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        ticks += utime + stime;
+    }
+    // `sysconf(_SC_CLK_TCK)` is 100 on every Linux this runs on.
+    Some(ticks as f64 / 100.0)
+}
+
 /// A one-line description of the machine: cores, CPU model, load average.
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
