@@ -66,6 +66,12 @@ fn hotloop() {
     ] {
         quick("hotloop", env!("CARGO_BIN_EXE_hotloop"), &[path]);
     }
+    quick("hotloop", env!("CARGO_BIN_EXE_hotloop"), &["raw"]);
+    quick(
+        "hotloop",
+        env!("CARGO_BIN_EXE_hotloop"),
+        &["login", "--groups", "5"],
+    );
 }
 
 #[test]
