@@ -385,7 +385,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A stored session in its shard's set, hashed and compared by its id (so the set is looked up
-/// with a `&SessionId`, through [`Borrow`]). The id of a stored session never changes: the
+/// with a `&SessionId`, through `Borrow`). The id of a stored session never changes: the
 /// store holds one reference, so `Arc::make_mut` elsewhere copies instead of writing.
 #[derive(Clone)]
 struct Stored(Arc<Session>);
