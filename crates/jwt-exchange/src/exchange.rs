@@ -363,16 +363,12 @@ impl Exchange {
 
     async fn login_inner(&self, external_token: &str) -> Result<Login, ExchangeError> {
         let inner = &*self.inner;
-        let claims = inner.verifier.verify_for_login(external_token).await?;
+        let (claims, provider) = inner.verifier.verify_for_login(external_token).await?;
         if inner.replay_protection && claims.jti.is_none() {
             return Err(ExchangeError::Replayed);
         }
         let now = inner.clock.unix_seconds();
-        let max_ttl = inner
-            .verifier
-            .provider(&claims.issuer)
-            .map_or(std::time::Duration::ZERO, |p| p.session_max_ttl);
-        let expires_at = session_expiry(now, max_ttl, claims.expires_at);
+        let expires_at = session_expiry(now, provider.session_max_ttl, claims.expires_at);
         if expires_at <= now {
             // Accepted only thanks to the leeway: a session would be born expired.
             return Err(VerifyError::Expired {

@@ -279,16 +279,17 @@ impl Verifier {
     /// rate-limited refetch when unknown) → signature → claims (`aud`, `exp`, `nbf`, `iat`,
     /// `max_token_age`, `required_claims`, identity, groups).
     pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, VerifyError> {
-        self.verify_inner(token, true).await
+        Ok(self.verify_inner(token, true).await?.0)
     }
 
     /// [`Verifier::verify`] for the login path: the same checks in the same order, but
     /// [`VerifiedClaims::claims`] is left empty (login reads only the checked fields), which
-    /// saves copying every claim into a map.
+    /// saves copying every claim into a map. Also returns the configuration of the provider
+    /// that issued the token, so the caller need not look it up again by issuer.
     pub(crate) async fn verify_for_login(
         &self,
         token: &str,
-    ) -> Result<VerifiedClaims, VerifyError> {
+    ) -> Result<(VerifiedClaims, &ProviderConfig), VerifyError> {
         self.verify_inner(token, false).await
     }
 
@@ -296,7 +297,7 @@ impl Verifier {
         &self,
         token: &str,
         keep_claims: bool,
-    ) -> Result<VerifiedClaims, VerifyError> {
+    ) -> Result<(VerifiedClaims, &ProviderConfig), VerifyError> {
         let inner = &*self.inner;
         if token.len() > inner.max_token_bytes {
             return Err(VerifyError::TooLarge {
@@ -344,13 +345,14 @@ impl Verifier {
         if cached.is_none() {
             inner.headers.insert(seg.header, Arc::clone(&header));
         }
-        claims::check(
+        let verified = claims::check(
             config,
             claims,
             inner.clock.unix_seconds(),
             header.alg,
             header.kid.clone(),
             keep_claims,
-        )
+        )?;
+        Ok((verified, config))
     }
 }
