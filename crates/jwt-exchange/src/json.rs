@@ -314,6 +314,24 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// After an array element or an object member: `true` past a `,` (another one follows),
+    /// `false` past `close` (the container ends), an error otherwise.
+    fn more(&mut self, close: u8) -> Result<bool, StrictJsonError> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(SYNTAX),
+        }
+    }
+
     fn array(&mut self) -> Result<Json<'a>, StrictJsonError> {
         self.enter()?;
         let mut out = Vec::new();
@@ -323,17 +341,8 @@ impl<'a> Parser<'a> {
         } else {
             loop {
                 out.push(self.value()?);
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(SYNTAX),
+                if !self.more(b']')? {
+                    break;
                 }
             }
         }
@@ -383,17 +392,8 @@ impl<'a> Parser<'a> {
                     return Err(StrictJsonError::Duplicate);
                 }
                 self.stack.push((t, key, value));
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(SYNTAX),
+                if !self.more(b'}')? {
+                    break;
                 }
             }
         }
