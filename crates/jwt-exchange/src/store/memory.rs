@@ -224,12 +224,15 @@ impl MemoryStore {
     fn insert(&self, session: Arc<Session>) -> Result<(), StoreError> {
         let now = self.now();
         let mut shard = self.session_shard(&session.id);
-        if shard.get(&session.id).is_some_and(|s| !s.0.is_expired(now)) {
-            return Err(StoreError::AlreadyExists);
-        }
         let new = Arc::clone(&session);
-        if let Some(old) = shard.replace(Stored(session)) {
-            self.index_remove(&old.0.subject, &old.0.id);
+        // One probe for a new id (every login); an id already stored is the rare case.
+        if !shard.insert(Stored(session)) {
+            if shard.get(&new.id).is_some_and(|s| !s.0.is_expired(now)) {
+                return Err(StoreError::AlreadyExists);
+            }
+            if let Some(old) = shard.replace(Stored(Arc::clone(&new))) {
+                self.index_remove(&old.0.subject, &old.0.id);
+            }
         }
         self.index_add(&new.subject, &new.id);
         Ok(())
