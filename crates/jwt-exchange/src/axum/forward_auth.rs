@@ -5,8 +5,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -321,16 +323,26 @@ fn percent_decode(s: &str) -> Option<String> {
 /// assert_eq!(encode_header("bell\u{7}é"), "bell%07%C3%A9");
 /// ```
 pub fn encode_header(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(encoded_len(s));
     push_header_encoded(&mut out, s);
     out
+}
+
+/// Whether `b` passes [`encode_header`] unchanged.
+fn plain(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && b != b'%' && b != b','
+}
+
+/// The length of `s` encoded as [`encode_header`] does.
+fn encoded_len(s: &str) -> usize {
+    // Without a short circuit the loop has no branch per byte and vectorises.
+    s.len() + 2 * s.bytes().map(|b| usize::from(!plain(b))).sum::<usize>()
 }
 
 /// Appends `s` to `out` encoded as [`encode_header`] does.
 fn push_header_encoded(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let plain = |b: u8| (0x21..=0x7e).contains(&b) && b != b'%' && b != b',';
-    if s.bytes().all(plain) {
+    if s.bytes().fold(true, |all, b| all & plain(b)) {
         // The usual case (subjects, GUIDs, group names): nothing to escape.
         out.push_str(s);
         return;
@@ -366,7 +378,7 @@ pub(crate) async fn check(
     };
     let retry_after = cfg.retry_after;
     authorize(&exchange, &principal, &action, &resource, retry_after).await?;
-    Ok(allowed(super::handlers::no_content(), &principal))
+    Ok(allowed(StatusCode::NO_CONTENT, &principal))
 }
 
 /// The path prefix of the Envoy-style catch-all route.
@@ -410,22 +422,31 @@ pub(crate) async fn check_envoy(
     let action = cfg.forward_auth.action.render(&headers)?;
     let resource = cfg.forward_auth.resource.render(&headers)?;
     authorize(&exchange, &principal, &action, &resource, cfg.retry_after).await?;
-    let mut ok = super::handlers::no_content();
-    *ok.status_mut() = axum::http::StatusCode::OK;
-    Ok(allowed(ok, &principal))
+    Ok(allowed(StatusCode::OK, &principal))
 }
 
-/// Adds the `X-Auth-*` headers to an "allowed" answer.
-fn allowed(mut res: Response, principal: &Principal) -> Response {
-    let mut groups = String::new();
+/// An empty "allowed" answer with `status`: `Cache-Control: no-store`, `Pragma: no-cache` and
+/// the `X-Auth-*` headers.
+///
+/// The header map is allocated once at its final size, and each `X-Auth-*` value is written
+/// into a string of its exact length that the header value then takes over without a copy.
+fn allowed(status: StatusCode, principal: &Principal) -> Response {
+    let groups_len = principal
+        .groups
+        .iter()
+        .map(|g| encoded_len(g))
+        .sum::<usize>()
+        + principal.groups.len().saturating_sub(1);
+    let mut groups = String::with_capacity(groups_len);
     for (i, g) in principal.groups.iter().enumerate() {
         if i > 0 {
             groups.push(',');
         }
         push_header_encoded(&mut groups, g);
     }
-    let h = res.headers_mut();
-    h.reserve(3);
+    let mut h = HeaderMap::with_capacity(5);
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     for (name, value) in [
         (X_AUTH_SUBJECT, encode_header(&principal.subject)),
         (
@@ -440,6 +461,9 @@ fn allowed(mut res: Response, principal: &Principal) -> Response {
             h.insert(HeaderName::from_static(name), v);
         }
     }
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = status;
+    *res.headers_mut() = h;
     res
 }
 
@@ -548,6 +572,7 @@ mod tests {
             let e = encode_header(s);
             assert!(HeaderValue::from_str(&e).is_ok(), "{s:?} -> {e}");
             assert!(!e.contains(','), "{e}");
+            assert_eq!(e.len(), encoded_len(s), "{s:?}");
         }
         assert_eq!(encode_header("100%"), "100%25");
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::extract::{Authorized, Permission};
 use super::handlers::{no_store, no_store_empty};
-use super::params;
+use super::params::{self, Params};
 use super::{HttpConfig, Rejection};
 use crate::Exchange;
 
@@ -48,7 +48,8 @@ async fn token_inner(exchange: Exchange, req: Request) -> Result<Response, Rejec
         return Err(Rejection::NotConfigured);
     }
     let retry_after = HttpConfig::of_request(&req).retry_after;
-    let form = params::form(req).await?;
+    let body = params::form(req).await?;
+    let form = Params::parse(&body)?;
     let external = match form.require("grant_type", "`grant_type` is required.")? {
         GRANT_TOKEN_EXCHANGE => {
             if form.has("actor_token") || form.has("actor_token_type") {
@@ -102,7 +103,8 @@ pub(crate) async fn revoke(
     req: Request,
 ) -> Result<Response, Rejection> {
     let retry_after = HttpConfig::of_request(&req).retry_after;
-    let form = params::form(req).await?;
+    let body = params::form(req).await?;
+    let form = Params::parse(&body)?;
     // `token_type_hint` is optional and there is one kind of token: it is ignored.
     let token = form.require("token", "`token` is required.")?;
     let principal = match exchange.authenticate(token).await {
@@ -154,7 +156,8 @@ pub(crate) async fn introspect(
     req: Request,
 ) -> Result<Response, Rejection> {
     let retry_after = HttpConfig::of_request(&req).retry_after;
-    let form = params::form(req).await?;
+    let body = params::form(req).await?;
+    let form = Params::parse(&body)?;
     let token = form.require("token", "`token` is required.")?;
     let principal = match exchange.authenticate(token).await {
         Ok(p) => Some(p),
