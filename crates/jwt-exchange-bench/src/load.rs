@@ -255,6 +255,79 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Serves `app` on an ephemeral loopback port thread per core, as `jwt-exchange serve`
+    /// does: `threads` threads named `server`, each with its own single-threaded runtime,
+    /// serve the connections an acceptor on `rt` hands them, each new connection to the thread
+    /// serving the fewest. Without the CLI's header-read timeout and connection cap.
+    ///
+    /// # Panics
+    ///
+    /// If the port cannot be bound or a thread cannot be started.
+    pub fn start_per_core(rt: &tokio::runtime::Runtime, threads: usize, app: &Router) -> Server {
+        use hyper_util::service::TowerToHyperService;
+
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let mut lanes = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpStream>();
+            let live = Arc::new(AtomicU64::new(0));
+            let service = TowerToHyperService::new(app.clone());
+            let served = Arc::clone(&live);
+            std::thread::Builder::new()
+                .name("server".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("server runtime");
+                    // Ends (and drops its connections) when the acceptor stops.
+                    rt.block_on(async move {
+                        while let Some(stream) = rx.recv().await {
+                            let stream = TcpStream::from_std(stream).expect("a tokio stream");
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service.clone());
+                            let served = Arc::clone(&served);
+                            tokio::spawn(async move {
+                                let _ = conn.await;
+                                served.fetch_sub(1, Ordering::Relaxed);
+                            });
+                        }
+                    });
+                })
+                .expect("server thread");
+            lanes.push((tx, live));
+        }
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = &mut rx => break,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                let (lane, live) = lanes
+                    .iter()
+                    .min_by_key(|(_, live)| live.load(Ordering::Relaxed))
+                    .expect("at least one thread");
+                live.fetch_add(1, Ordering::Relaxed);
+                let _ = lane.send(stream);
+            }
+        });
+        Server {
+            addr,
+            stop: Some(tx),
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.stop.take() {

@@ -47,6 +47,12 @@ fn jwks() {
 #[test]
 fn http() {
     quick("http", env!("CARGO_BIN_EXE_http"), &[]);
+    // The same server on one work-stealing runtime instead of thread per core.
+    quick(
+        "http --multi-thread",
+        env!("CARGO_BIN_EXE_http"),
+        &["--multi-thread", "--rows", "healthz,check"],
+    );
 }
 
 #[test]

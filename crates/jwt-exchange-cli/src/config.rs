@@ -90,6 +90,11 @@ pub(crate) struct ServerSection {
     /// Most connections served at once; further ones wait in the accept queue. Defaults to 4096.
     #[serde(default = "default_max_connections")]
     pub(crate) max_connections: usize,
+    /// HTTP threads, each with its own single-threaded runtime; each new connection goes to
+    /// the thread serving the fewest and stays there. Defaults to the number of CPUs the
+    /// process may use.
+    #[serde(default = "default_threads")]
+    pub(crate) threads: usize,
 }
 
 impl Default for ServerSection {
@@ -98,6 +103,7 @@ impl Default for ServerSection {
             header_read_timeout: default_header_read_timeout(),
             request_timeout: default_request_timeout(),
             max_connections: default_max_connections(),
+            threads: default_threads(),
         }
     }
 }
@@ -111,6 +117,12 @@ fn default_request_timeout() -> std::time::Duration {
 fn default_max_connections() -> usize {
     4096
 }
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+/// The most `server.threads` accepted: far above any core count, low enough that a typo
+/// (`100000`) is an error rather than a hundred thousand threads.
+const MAX_THREADS: usize = 1024;
 
 /// `auth`.
 #[derive(Debug, Default, Deserialize)]
@@ -330,6 +342,12 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
         return Err(invalid(ConfigError::new(
             "server.max_connections",
             "must be at least 1",
+        )));
+    }
+    if !(1..=MAX_THREADS).contains(&file.server.threads) {
+        return Err(invalid(ConfigError::new(
+            "server.threads",
+            format!("must be between 1 and {MAX_THREADS}"),
         )));
     }
     validate_store(&file.session_store).map_err(|e| invalid(e.under("session_store")))?;

@@ -8,9 +8,13 @@
 //! `GET /jwt/protected` (RS256 and ES256 IdP tokens).
 //!
 //! `cargo run --release -p jwt-exchange-bench --bin http [-- --quick] [--connections N]
-//! [--seconds S] [--rounds R] [--server-threads N] [--client-threads N]`
+//! [--seconds S] [--rounds R] [--server-threads N] [--client-threads N] [--multi-thread]
+//! [--rows a,b]`
 //!
-//! The generator shares the machine's cores with the server; every figure is for that set-up.
+//! The server runs thread per core as `jwt-exchange serve` does (each thread its own
+//! single-threaded runtime, accepting from one socket); `--multi-thread` serves from one
+//! work-stealing tokio runtime instead. The generator shares the machine's cores with the
+//! server; every figure is for that set-up.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -95,22 +99,18 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let server_threads = num("--server-threads", cores);
     let client_threads = num("--client-threads", 1);
+    let multi_thread = bench.flag("--multi-thread");
     println!(
-        "set-up: server runtime {server_threads} threads, load generator {client_threads} thread(s), {connections} keep-alive connections, {seconds} s per row, {rounds} round(s)"
+        "set-up: server {server_threads} threads ({}), load generator {client_threads} thread(s), {connections} keep-alive connections, {seconds} s per row, {rounds} round(s)",
+        if multi_thread {
+            "one work-stealing tokio runtime"
+        } else {
+            "one single-threaded runtime each, as `jwt-exchange serve`"
+        }
     );
 
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(server_threads)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(client_threads)
-        .thread_name("loadgen")
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let server_rt = named_runtime("server", server_threads);
+    let client_rt = named_runtime("loadgen", client_threads);
     let fx = server_rt.block_on(Fixture::start(Options::default()));
     let ex = fx.exchange.clone();
     let rs = fx.key(Algorithm::RS256);
@@ -126,8 +126,14 @@ fn main() {
         (rs.kid.clone(), JsonWebToken::new(rs)),
         (es.kid.clone(), JsonWebToken::new(es)),
     ])));
-    let app = app(ex.clone(), keys);
-    let server = Server::start(&server_rt, Router::new().merge(app));
+    // Thread per core, as `jwt-exchange serve` runs; `--multi-thread` serves from tokio's
+    // work-stealing runtime instead (what an application that mounts the router usually has).
+    let app = Router::new().merge(app(ex.clone(), keys));
+    let server = if multi_thread {
+        Server::start(&server_rt, app)
+    } else {
+        Server::start_per_core(&server_rt, server_threads, &app)
+    };
     let addr = server.addr;
 
     // The in-process login rate on one core, same exchange, same token: the ceiling of the
@@ -189,19 +195,30 @@ fn main() {
     report(&mut rows, inproc_before, inproc_after, cores);
 }
 
+/// A work-stealing runtime whose threads are named `name` (the CPU accounting finds them by
+/// name).
+fn named_runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// Prints the table and the targets; exits non-zero when a request failed.
 fn report(rows: &mut [Row], inproc_before: f64, inproc_after: f64, cores: usize) {
     println!("\n## HTTP over loopback\n");
     println!(
-        "| row | median rate | min–max | p50 latency | p99 latency | server CPU per request | errors |"
+        "| row | median rate | min–max | p50 latency | p99 latency | server CPU per request | load-generator CPU per request | errors |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows.iter_mut() {
         row.latencies.sort_by(f64::total_cmp);
         let mut r = row.rates.clone();
         r.sort_by(f64::total_cmp);
         println!(
-            "| {} | {} | {}–{} | {} | {} | {} | {} |",
+            "| {} | {} | {}–{} | {} | {} | {} | {} | {} |",
             row.target.name,
             fmt_rate(median(&r)),
             fmt_rate(r[0]),
@@ -209,6 +226,8 @@ fn report(rows: &mut [Row], inproc_before: f64, inproc_after: f64, cores: usize)
             fmt_ns(percentile(&row.latencies, 50.0)),
             fmt_ns(percentile(&row.latencies, 99.0)),
             row.cpu_per_request()
+                .map_or_else(|| "?".to_owned(), |s| fmt_ns(s * 1e9)),
+            row.client_cpu_per_request()
                 .map_or_else(|| "?".to_owned(), |s| fmt_ns(s * 1e9)),
             row.errors
         );
@@ -315,6 +334,11 @@ impl Row {
     /// Server CPU seconds per response over all rounds (`None` without `/proc`).
     fn cpu_per_request(&self) -> Option<f64> {
         (self.served > 0 && self.server_cpu > 0.0).then(|| self.server_cpu / self.served as f64)
+    }
+
+    /// Load-generator CPU seconds per response (`None` without `/proc`).
+    fn client_cpu_per_request(&self) -> Option<f64> {
+        (self.served > 0 && self.client_cpu > 0.0).then(|| self.client_cpu / self.served as f64)
     }
 
     /// Server and load-generator CPU seconds per response (`None` without `/proc`).

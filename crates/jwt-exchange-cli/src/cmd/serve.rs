@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -54,7 +55,7 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Run(e.to_string()))?;
-    tracing::info!(address = %local, store = ?loaded.file.session_store.kind, providers = server.exchange.verifier().issuers().count(), "jwt-exchange listening");
+    tracing::info!(address = %local, store = ?loaded.file.session_store.kind, providers = server.exchange.verifier().issuers().count(), threads = server.threads, "jwt-exchange listening");
     server.serve(listener, shutdown_signal()).await
 }
 
@@ -64,6 +65,7 @@ pub(crate) struct Server {
     pub(crate) app: Router,
     header_read_timeout: std::time::Duration,
     max_connections: usize,
+    threads: usize,
 }
 
 impl Server {
@@ -100,33 +102,68 @@ impl Server {
             exchange,
             header_read_timeout: server.header_read_timeout,
             max_connections: server.max_connections,
+            threads: server.threads,
         })
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (for at most
     /// [`DRAIN_TIMEOUT`]).
     ///
-    /// A hand-rolled accept loop rather than `axum::serve`, for what the latter cannot do: a
-    /// header-read timeout (slowloris), and a cap on concurrent connections (descriptor
+    /// Thread per core: `server.threads` HTTP threads, each running its own single-threaded
+    /// runtime, and a connection is served start to end by one of them, so a request never
+    /// wakes another thread (tokio's work-stealing runtime wakes a parked worker whenever one
+    /// has queued work, and a login's 15–25 µs signature check is long enough for that to
+    /// happen mid-request: on the two-vCPU benchmark VM this serves ~10 % more logins per
+    /// second, see docs/performance.md). Connections are accepted here, on the
+    /// main runtime, and each goes to the thread serving the fewest connections at that moment:
+    /// threads accepting from a shared socket themselves would let one thread take a whole
+    /// burst of new connections (a gateway opening its pool) and leave the other cores idle
+    /// (Envoy's "exact balance" answers the same problem). The exchange's background work (key
+    /// refreshes, store connections, the session sweeper) stays on the main runtime.
+    ///
+    /// A hand-rolled accept loop rather than `axum::serve`, also for what the latter cannot do:
+    /// a header-read timeout (slowloris), and a cap on concurrent connections (descriptor
     /// exhaustion). The request timeout (slow bodies, stuck handlers) is a layer on the app.
     pub(crate) async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Failure> {
-        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-        use hyper_util::server::conn::auto::Builder;
-        use hyper_util::service::TowerToHyperService;
-
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
-        let builder = builder.http1_only();
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let failed = |what: &str, e: std::io::Error| Failure::Run(format!("{what}: {e}"));
         let permits = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-        let service = TowerToHyperService::new(self.app);
+        // Everything that can fail is set up before the first thread starts.
+        let mut runtimes = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            runtimes.push(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| failed("cannot start an HTTP runtime", e))?,
+            );
+        }
+        let mut lanes = Vec::with_capacity(self.threads);
+        let mut finished = Vec::with_capacity(self.threads);
+        for (i, runtime) in runtimes.into_iter().enumerate() {
+            let (connections, incoming) = tokio::sync::mpsc::unbounded_channel();
+            let live = Arc::new(AtomicUsize::new(0));
+            let worker = Worker {
+                app: self.app.clone(),
+                header_read_timeout: self.header_read_timeout,
+                live: Arc::clone(&live),
+            };
+            let (done, finish) = tokio::sync::oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("http-{i}"))
+                .spawn(move || {
+                    runtime.block_on(worker.run(incoming));
+                    drop(runtime);
+                    let _ = done.send(());
+                })
+                // The threads started so far stop when `lanes` is dropped.
+                .map_err(|e| failed("cannot start an HTTP thread", e))?;
+            lanes.push(Lane { connections, live });
+            finished.push(finish);
+        }
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -140,8 +177,11 @@ impl Server {
                 a = listener.accept() => a,
                 () = &mut shutdown => break,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let stream = match accepted.and_then(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                s.into_std()
+            }) {
+                Ok(stream) => stream,
                 Err(e) => {
                     // Out of descriptors and similar: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -149,24 +189,89 @@ impl Server {
                     continue;
                 }
             };
-            let _ = stream.set_nodelay(true);
+            let (thread, lane) = lanes
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, l)| l.live.load(Ordering::Relaxed))
+                .expect("at least one HTTP thread");
+            let live = lane.live.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(thread, live, "connection handed to an HTTP thread");
+            if lane.connections.send((stream, permit)).is_err() {
+                // Only if the thread panicked; the connection is closed.
+                lane.live.fetch_sub(1, Ordering::Relaxed);
+                tracing::error!("an HTTP thread has stopped");
+            }
+        }
+        drop(listener);
+        // Closing the channels tells the threads to drain and stop.
+        drop(lanes);
+        for finish in finished {
+            // A thread that ended early (it cannot, short of a panic) counts as finished.
+            let _ = finish.await;
+        }
+        tracing::info!("jwt-exchange stopped");
+        Ok(())
+    }
+}
+
+/// An accepted connection and its share of `server.max_connections`.
+type Connection = (std::net::TcpStream, tokio::sync::OwnedSemaphorePermit);
+
+/// The accept loop's handle on one HTTP thread.
+struct Lane {
+    connections: tokio::sync::mpsc::UnboundedSender<Connection>,
+    /// Connections the thread is serving.
+    live: Arc<AtomicUsize>,
+}
+
+/// What one HTTP thread needs.
+struct Worker {
+    app: Router,
+    header_read_timeout: std::time::Duration,
+    live: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    /// Serves the connections it is handed on this thread's runtime until the channel closes,
+    /// then waits for its in-flight requests (at most [`DRAIN_TIMEOUT`]).
+    async fn run(self, mut incoming: tokio::sync::mpsc::UnboundedReceiver<Connection>) {
+        use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+        use hyper_util::server::conn::auto::Builder;
+        use hyper_util::service::TowerToHyperService;
+
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        let builder = builder.http1_only();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let service = TowerToHyperService::new(self.app);
+        while let Some((stream, permit)) = incoming.recv().await {
+            let live = Arc::clone(&self.live);
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot serve an accepted connection");
+                    live.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
             let conn =
                 builder.serve_connection_with_upgrades(TokioIo::new(stream), service.clone());
             let conn = graceful.watch(conn.into_owned());
             tokio::spawn(async move {
                 let _ = conn.await;
+                live.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }
-        drop(listener);
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(DRAIN_TIMEOUT) => {
                 tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}; stopping anyway");
             }
         }
-        tracing::info!("jwt-exchange stopped");
-        Ok(())
     }
 }
 

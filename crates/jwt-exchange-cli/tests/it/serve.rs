@@ -207,6 +207,8 @@ fn bad_configuration_exits_2_naming_the_key() {
         ("session_store:\n  type: redis\n", "session_store.url"),
         ("auth:\n  groups:\n    g: [Missing]\n", "auth.groups.g"),
         ("bearer:\n  secrets:\n    - kid: k\n      secret: c2hvcnQ\n", "bearer.secrets[0].secret"),
+        ("server:\n  threads: 0\n", "server.threads"),
+        ("server:\n  threads: 100000\n", "server.threads"),
     ];
     for (i, (yaml, key)) in cases.iter().enumerate() {
         let cfg = dir.write(&format!("c{i}.yaml"), yaml);
@@ -360,4 +362,93 @@ async fn slow_clients_are_cut_off() {
         login(&server.base, &key.mint(&claims("ok", &[]))).await.0,
         200
     );
+}
+
+/// `server.threads` HTTP threads serve concurrent connections, share one `server.max_connections`
+/// cap, and all drain on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_threads_serve_share_the_connection_cap_and_drain() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = TestKey::generate(Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    let dir = TempDir::new("threads");
+    let cfg = dir.write(
+        "config.yaml",
+        &config_yaml(ISS, &idp.jwks_url(), "", "server:\n  threads: 3"),
+    );
+    let mut server = ServerProcess::start(&cfg, dir.path()).await;
+    assert!(
+        server.log_text().contains("threads=3"),
+        "{}",
+        server.log_text()
+    );
+    // 24 logins at once, each on its own connection.
+    let logins = (0..24).map(|i| {
+        let (base, token) = (
+            server.base.clone(),
+            key.mint(&claims(&format!("u{i}"), &[])),
+        );
+        tokio::spawn(async move { login(&base, &token).await.0 })
+    });
+    for l in logins.collect::<Vec<_>>() {
+        assert_eq!(l.await.unwrap(), 200);
+    }
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let handed = |log: &str, thread: usize| {
+        log.lines()
+            .filter(|l| l.contains("connection handed to an HTTP thread"))
+            .filter(|l| l.contains(&format!("thread={thread} ")))
+            .count()
+    };
+
+    // Each new connection goes to the thread serving the fewest: six connections held open
+    // one after another land two on each of the three threads.
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let before: Vec<usize> = (0..3).map(|t| handed(&server.log_text(), t)).collect();
+    let mut open = Vec::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..6 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(request).await.unwrap();
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        open.push(c);
+    }
+    let log = server.log_text();
+    for (t, b) in before.iter().enumerate() {
+        assert_eq!(handed(&log, t) - b, 2, "thread {t}: {log}");
+    }
+    drop(open);
+
+    // One connection at most, across three threads: a second connection is not served while
+    // the first is open, and is served once it closes.
+    let cfg = dir.write(
+        "capped.yaml",
+        &config_yaml(
+            ISS,
+            &idp.jwks_url(),
+            "",
+            "server:\n  threads: 3\n  max_connections: 1",
+        ),
+    );
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    first.write_all(request).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let mut second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    second.write_all(request).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buf)).await;
+    assert!(waited.is_err(), "served past the connection cap");
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .expect("served once the first connection closed")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
 }
