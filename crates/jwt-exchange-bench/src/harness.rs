@@ -313,6 +313,44 @@ pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// Puts every thread of this process named `name` under `SCHED_BATCH` (with `chrt`, since the
+/// workspace forbids `unsafe` and so the direct system call), and returns how many it moved.
+///
+/// A batch thread never preempts a running thread when it wakes up; it waits for the next
+/// scheduler tick. The HTTP bench does this to its load generator, which shares the machine's
+/// cores with the server it measures: otherwise every response that wakes a generator thread
+/// can preempt a server thread in the middle of a request, which a server whose clients run on
+/// other machines never sees.
+///
+/// # Errors
+///
+/// When `/proc/self/task` cannot be read or `chrt` fails (not installed, not permitted).
+pub fn batch_schedule(name: &str) -> Result<usize, String> {
+    let mut moved = 0;
+    let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())?;
+    for task in tasks {
+        let dir = task.map_err(|e| e.to_string())?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let tid = dir
+            .file_name()
+            .and_then(|t| t.to_str())
+            .ok_or("a task without an id")?
+            .to_owned();
+        let status = std::process::Command::new("chrt")
+            .args(["--batch", "--pid", "0", &tid])
+            .status()
+            .map_err(|e| format!("chrt: {e}"))?;
+        if !status.success() {
+            return Err(format!("chrt --batch --pid 0 {tid}: {status}"));
+        }
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 /// A one-line description of the machine: cores, CPU model, load average.
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);

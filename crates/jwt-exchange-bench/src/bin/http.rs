@@ -9,12 +9,14 @@
 //!
 //! `cargo run --release -p jwt-exchange-bench --bin http [-- --quick] [--connections N]
 //! [--seconds S] [--rounds R] [--server-threads N] [--client-threads N] [--multi-thread]
-//! [--rows a,b]`
+//! [--generator-preempts] [--rows a,b]`
 //!
 //! The server runs thread per core as `jwt-exchange serve` does (each thread its own
 //! single-threaded runtime, accepting from one socket); `--multi-thread` serves from one
 //! work-stealing tokio runtime instead. The generator shares the machine's cores with the
-//! server; every figure is for that set-up.
+//! server; every figure is for that set-up. Its threads run under `SCHED_BATCH` so that their
+//! wake-ups do not preempt server threads mid-request (`--generator-preempts`: the normal
+//! policy).
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -33,7 +35,7 @@ use jwt_exchange_bench::fixture::{
     RESOURCE,
 };
 use jwt_exchange_bench::harness::{
-    fmt_ns, fmt_rate, header, median, percentile, target, thread_cpu_seconds,
+    batch_schedule, fmt_ns, fmt_rate, header, median, percentile, target, thread_cpu_seconds,
 };
 use jwt_exchange_bench::load::{self, Limits, Server, Target};
 use jwt_exchange_bench::Bench;
@@ -111,6 +113,23 @@ fn main() {
 
     let server_rt = named_runtime("server", server_threads);
     let client_rt = named_runtime("loadgen", client_threads);
+    // `--generator-preempts` leaves the generator under the normal policy, where its wake-ups
+    // preempt server threads mid-request.
+    if !bench.flag("--generator-preempts") {
+        // A new thread names itself once it runs: wait (briefly) until all of them have.
+        let mut moved = batch_schedule("loadgen");
+        for _ in 0..100 {
+            if !matches!(moved, Ok(n) if n < client_threads) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            moved = batch_schedule("loadgen");
+        }
+        match moved {
+            Ok(n) => println!("load generator: {n} thread(s) under SCHED_BATCH (they do not preempt server threads when they wake up)"),
+            Err(e) => println!("load generator: under the normal policy ({e})"),
+        }
+    }
     let fx = server_rt.block_on(Fixture::start(Options::default()));
     let ex = fx.exchange.clone();
     let rs = fx.key(Algorithm::RS256);

@@ -1,12 +1,14 @@
 //! The login and session endpoints: `POST /auth/jwt/login`, `GET`/`DELETE /auth/session`,
 //! `GET`/`DELETE /auth/sessions`, `DELETE /auth/sessions/{id}`.
 
+use std::borrow::Cow;
+
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::extract::authorize;
@@ -23,8 +25,26 @@ pub const DELETE_SESSION: &str = "auth:DeleteSession";
 /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`: every answer of these
 /// endpoints carries a credential or names a session.
 pub(crate) fn no_store<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut res = (status, Json(body)).into_response();
+    no_store_sized(status, body, 128)
+}
+
+/// [`no_store`] with the body written into a buffer of `capacity` bytes to begin with (one
+/// allocation when the body fits).
+pub(crate) fn no_store_sized<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    capacity: usize,
+) -> Response {
+    let mut json = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut json, body).is_err() {
+        // Only a map with non-string keys fails to serialize; no answer here has one.
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let mut res = Response::new(Body::from(json));
+    *res.status_mut() = status;
     let h = res.headers_mut();
+    h.reserve(3);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     res
@@ -48,16 +68,46 @@ pub(crate) fn no_content() -> Response {
 ///
 /// Deserialized by hand because serde's derive also maps a JSON array onto a struct, so
 /// `["<token>"]` would have been a login: only an object is accepted, and a repeated `token`
-/// member is an error.
-struct LoginRequest {
-    token: String,
+/// member is an error. Member names and the token borrow from the body unless they contain
+/// escapes (a JWT never does), so reading a login costs no copy of the token.
+struct LoginRequest<'a> {
+    token: Cow<'a, str>,
 }
 
-impl<'de> Deserialize<'de> for LoginRequest {
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+impl<'de> Deserialize<'de> for LoginRequest<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Object;
         impl<'de> serde::de::Visitor<'de> for Object {
-            type Value = LoginRequest;
+            type Value = LoginRequest<'de>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object with a string `token`")
@@ -66,14 +116,14 @@ impl<'de> Deserialize<'de> for LoginRequest {
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<LoginRequest, A::Error> {
+            ) -> Result<LoginRequest<'de>, A::Error> {
                 let mut token = None;
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     if key == "token" {
                         if token.is_some() {
                             return Err(serde::de::Error::duplicate_field("token"));
                         }
-                        token = Some(map.next_value::<String>()?);
+                        token = Some(map.next_value::<Text<'de>>()?.0);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -101,17 +151,23 @@ pub(crate) async fn login(State(exchange): State<Exchange>, req: Request) -> Res
         return Rejection::NotConfigured.into_response();
     }
     let retry_after = HttpConfig::of_request(&req).retry_after;
-    let body: LoginRequest = match params::json(req, LOGIN_BODY).await {
+    let body = match params::json_body(req, LOGIN_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    let body: LoginRequest<'_> = match params::from_json(&body, LOGIN_BODY) {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
     match exchange.login(&body.token).await {
-        Ok(login) => no_store(
+        Ok(login) => no_store_sized(
             StatusCode::OK,
             &LoginResponse {
                 token: login.token.as_str(),
                 token_expiration: login.token_expiration,
             },
+            // `{"token":"…","token_expiration":…}`: the bearer needs no escaping.
+            login.token.as_str().len() + 48,
         ),
         Err(e) => {
             Rejection::from_exchange(&e, retry_after, Rejection::InvalidToken).into_response()
@@ -283,4 +339,25 @@ pub(crate) async fn delete_session(
         None => authorize(&exchange, &principal, DELETE_SESSION, "*", retry_after).await?,
     }
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Option<LoginRequest<'_>> {
+        serde_json::from_str(body).ok()
+    }
+
+    #[test]
+    fn the_login_body_borrows_the_token_unless_it_has_escapes() {
+        let plain = parse(r#"{"other": [1, {"token": 2}], "token": "a.b.c"}"#).expect("plain");
+        assert!(matches!(plain.token, Cow::Borrowed("a.b.c")));
+        // Escapes are decoded, in the token and in member names alike.
+        let escaped = parse(r#"{"tok\u0065n": "a\/b"}"#).expect("escaped");
+        assert!(matches!(escaped.token, Cow::Owned(ref t) if t == "a/b"));
+        assert!(parse(r#"{"token": "a", "tok\u0065n": "b"}"#).is_none());
+        assert!(parse(r#"{"token": "a"} x"#).is_none());
+        assert!(parse(r#"["a"]"#).is_none());
+    }
 }

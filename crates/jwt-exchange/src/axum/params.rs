@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Json, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use super::Rejection;
 
@@ -16,24 +16,32 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-/// Reads a JSON body into `T`, mapping every failure to a constant answer: a missing or
-/// non-JSON `Content-Type` is `415`, a body over the route's `DefaultBodyLimit` is `413`,
-/// anything else (syntax, wrong shape, duplicate fields) is `400` with `invalid`.
-pub(crate) async fn json<T: DeserializeOwned>(
-    req: Request,
-    invalid: &'static str,
-) -> Result<T, Rejection> {
-    if is_json(req.headers()) && announced_over_limit(req.headers()) {
+/// Reads a JSON body, mapping every failure to a constant answer: a missing or non-JSON
+/// `Content-Type` is `415`, a body over the route's `DefaultBodyLimit` is `413`, a body that
+/// cannot be read is `400` with `invalid`. Parse it with [`from_json`], which can borrow from it.
+pub(crate) async fn json_body(req: Request, invalid: &'static str) -> Result<Bytes, Rejection> {
+    if !is_json(req.headers()) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    if announced_over_limit(req.headers()) {
         return Err(Rejection::PayloadTooLarge);
     }
-    match Json::<T>::from_request(req, &()).await {
-        Ok(Json(v)) => Ok(v),
-        Err(e) => Err(match e.status() {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Rejection::UnsupportedMediaType,
-            StatusCode::PAYLOAD_TOO_LARGE => Rejection::PayloadTooLarge,
-            _ => Rejection::InvalidRequest(invalid),
-        }),
-    }
+    Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::PayloadTooLarge
+        } else {
+            Rejection::InvalidRequest(invalid)
+        }
+    })
+}
+
+/// Parses a JSON body read by [`json_body`]: anything but exactly one `T` (syntax, wrong shape,
+/// duplicate fields, trailing data) is `400` with `invalid`.
+pub(crate) fn from_json<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    invalid: &'static str,
+) -> Result<T, Rejection> {
+    serde_json::from_slice(body).map_err(|_| Rejection::InvalidRequest(invalid))
 }
 
 /// Reads an `application/x-www-form-urlencoded` body; parse it with [`Params::parse`], whose
@@ -187,19 +195,24 @@ mod tests {
                 .body(axum::body::Body::empty())
                 .expect("request")
         };
-        let r = json::<serde_json::Value>(announced("application/json", "8388608".into()), "x");
+        let r = json_body(announced("application/json", "8388608".into()), "x");
         assert_eq!(r.await.err(), Some(Rejection::PayloadTooLarge));
-        let r =
-            json::<serde_json::Value>(announced("application/jwt+json", "99999999999".into()), "x");
+        let r = json_body(announced("application/jwt+json", "99999999999".into()), "x");
         assert_eq!(r.await.err(), Some(Rejection::PayloadTooLarge));
         let r = form(announced(FORM, (BODY_LIMIT + 1).to_string())).await;
         assert!(matches!(r, Err(Rejection::PayloadTooLarge)));
         // At the limit the body is read (and here it is empty JSON: 400).
-        let r =
-            json::<serde_json::Value>(announced("application/json", BODY_LIMIT.to_string()), "x");
-        assert_eq!(r.await.err(), Some(Rejection::InvalidRequest("x")));
+        let body = json_body(announced("application/json", BODY_LIMIT.to_string()), "x")
+            .await
+            .expect("read");
+        assert_eq!(
+            from_json::<serde_json::Value>(&body, "x").err(),
+            Some(Rejection::InvalidRequest("x"))
+        );
         // The content type is still checked first.
-        let r = json::<serde_json::Value>(announced("text/plain", "8388608".into()), "x");
+        let r = json_body(announced("text/plain", "8388608".into()), "x");
+        assert_eq!(r.await.err(), Some(Rejection::UnsupportedMediaType));
+        let r = json_body(announced("application/x-json", "1".into()), "x");
         assert_eq!(r.await.err(), Some(Rejection::UnsupportedMediaType));
         let r = form(announced("application/json", "8388608".into())).await;
         assert!(matches!(r, Err(Rejection::UnsupportedMediaType)));
