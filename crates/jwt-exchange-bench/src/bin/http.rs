@@ -113,22 +113,8 @@ fn main() {
 
     let server_rt = named_runtime("server", server_threads);
     let client_rt = named_runtime("loadgen", client_threads);
-    // `--generator-preempts` leaves the generator under the normal policy, where its wake-ups
-    // preempt server threads mid-request.
     if !bench.flag("--generator-preempts") {
-        // A new thread names itself once it runs: wait (briefly) until all of them have.
-        let mut moved = batch_schedule("loadgen");
-        for _ in 0..100 {
-            if !matches!(moved, Ok(n) if n < client_threads) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-            moved = batch_schedule("loadgen");
-        }
-        match moved {
-            Ok(n) => println!("load generator: {n} thread(s) under SCHED_BATCH (they do not preempt server threads when they wake up)"),
-            Err(e) => println!("load generator: under the normal policy ({e})"),
-        }
+        batch_generator(client_threads);
     }
     let fx = server_rt.block_on(Fixture::start(Options::default()));
     let ex = fx.exchange.clone();
@@ -212,6 +198,26 @@ fn main() {
     drop(server);
 
     report(&mut rows, inproc_before, inproc_after, cores);
+}
+
+/// Puts the load generator's threads under `SCHED_BATCH`, so that their wake-ups do not
+/// preempt server threads mid-request (`--generator-preempts` skips this).
+fn batch_generator(threads: usize) {
+    // A new thread names itself once it runs: wait (briefly) until all of them have.
+    let mut moved = batch_schedule("loadgen");
+    for _ in 0..100 {
+        if !matches!(moved, Ok(n) if n < threads) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        moved = batch_schedule("loadgen");
+    }
+    match moved {
+        Ok(n) => println!(
+            "load generator: {n} thread(s) under SCHED_BATCH (they do not preempt server threads when they wake up)"
+        ),
+        Err(e) => println!("load generator: under the normal policy ({e})"),
+    }
 }
 
 /// A work-stealing runtime whose threads are named `name` (the CPU accounting finds them by
