@@ -431,6 +431,10 @@ pub(crate) async fn check_envoy(
 /// The header map is allocated once at its final size, and each `X-Auth-*` value is written
 /// into a string of its exact length that the header value then takes over without a copy.
 fn allowed(status: StatusCode, principal: &Principal) -> Response {
+    // Names checked at compile time, not per answer.
+    const SUBJECT: HeaderName = HeaderName::from_static(X_AUTH_SUBJECT);
+    const SESSION_ID: HeaderName = HeaderName::from_static(X_AUTH_SESSION_ID);
+    const GROUPS: HeaderName = HeaderName::from_static(X_AUTH_GROUPS);
     let groups_len = principal
         .groups
         .iter()
@@ -448,17 +452,14 @@ fn allowed(status: StatusCode, principal: &Principal) -> Response {
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     for (name, value) in [
-        (X_AUTH_SUBJECT, encode_header(&principal.subject)),
-        (
-            X_AUTH_SESSION_ID,
-            principal.session_id().as_str().to_owned(),
-        ),
-        (X_AUTH_GROUPS, groups),
+        (SUBJECT, encode_header(&principal.subject)),
+        (SESSION_ID, principal.session_id().as_str().to_owned()),
+        (GROUPS, groups),
     ] {
         // Every value is visible ASCII by construction; the conversion (which takes the string
         // without copying it) cannot fail, but a failure would drop the header, not panic.
         if let Ok(v) = HeaderValue::try_from(value) {
-            h.insert(HeaderName::from_static(name), v);
+            h.insert(name, v);
         }
     }
     let mut res = Response::new(Body::empty());
