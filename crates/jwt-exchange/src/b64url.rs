@@ -22,6 +22,29 @@ static TABLE: [u8; 256] = {
     t
 };
 
+/// Set in every [`SHIFTED`] entry of a byte outside the alphabet; no valid quad has it.
+const SHIFTED_INVALID: u32 = 1 << 31;
+
+/// [`TABLE`] pre-shifted for each position of a quad: `SHIFTED[i][c]` is `c`'s value shifted to
+/// its place in the quad's 24 bits (`18 - 6 i`), or [`SHIFTED_INVALID`]. A quad is then four
+/// loads and three ORs, and one OR into an accumulator checks it. 4 KiB.
+static SHIFTED: [[u32; 256]; 4] = {
+    let mut t = [[SHIFTED_INVALID; 256]; 4];
+    let mut c = 0;
+    while c < 256 {
+        let v = TABLE[c];
+        if v != INVALID {
+            let mut i = 0;
+            while i < 4 {
+                t[i][c] = (v as u32) << (18 - 6 * i);
+                i += 1;
+            }
+        }
+        c += 1;
+    }
+    t
+};
+
 /// The input is not canonical unpadded base64url, or the output buffer is too short. Callers
 /// map it to their own error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,27 +74,32 @@ pub(crate) fn decode_vec(input: &[u8]) -> Result<Vec<u8>, Invalid> {
 }
 
 /// Decodes `input` into the front of `out` and returns the decoded length.
+///
+/// On an error `out` may hold partial output; callers only read it on success.
 pub(crate) fn decode_to_slice(input: &[u8], out: &mut [u8]) -> Result<usize, Invalid> {
     let len = decoded_len(input.len()).ok_or(Invalid)?;
     let out = out.get_mut(..len).ok_or(Invalid)?;
     let quads = input.len() / 4;
     let (body, tail) = input.split_at(quads * 4);
     let (out_body, out_tail) = out.split_at_mut(quads * 3);
-    for (quad, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
-        let (s0, s1, s2, s3) = (
-            TABLE[usize::from(quad[0])],
-            TABLE[usize::from(quad[1])],
-            TABLE[usize::from(quad[2])],
-            TABLE[usize::from(quad[3])],
-        );
-        if (s0 | s1 | s2 | s3) & 0xC0 != 0 {
-            return Err(Invalid);
-        }
-        let bits =
-            (u32::from(s0) << 18) | (u32::from(s1) << 12) | (u32::from(s2) << 6) | u32::from(s3);
-        o[0] = (bits >> 16) as u8;
-        o[1] = (bits >> 8) as u8;
-        o[2] = bits as u8;
+    // Every quad's bits are OR-ed in here and checked once at the end: only a byte outside
+    // the alphabet sets `SHIFTED_INVALID`.
+    let mut bad = 0u32;
+    // A quad's 24 bits are stored as four bytes, the last of which the next quad overwrites:
+    // while the output has room for it. The last quad (or the only one) stores three.
+    let wide = quads.min(out_body.len().saturating_sub(1) / 3);
+    for q in 0..wide {
+        let v = quad_bits(&body[q * 4..q * 4 + 4]);
+        bad |= v;
+        out_body[q * 3..q * 3 + 4].copy_from_slice(&(v << 8).to_be_bytes());
+    }
+    for q in wide..quads {
+        let v = quad_bits(&body[q * 4..q * 4 + 4]);
+        bad |= v;
+        out_body[q * 3..q * 3 + 3].copy_from_slice(&(v << 8).to_be_bytes()[..3]);
+    }
+    if bad & SHIFTED_INVALID != 0 {
+        return Err(Invalid);
     }
     match *tail {
         [] => {}
@@ -98,6 +126,14 @@ pub(crate) fn decode_to_slice(input: &[u8], out: &mut [u8]) -> Result<usize, Inv
         _ => return Err(Invalid),
     }
     Ok(len)
+}
+
+/// The 24 bits of one quad, with [`SHIFTED_INVALID`] set if a symbol is outside the alphabet.
+fn quad_bits(quad: &[u8]) -> u32 {
+    SHIFTED[0][usize::from(quad[0])]
+        | SHIFTED[1][usize::from(quad[1])]
+        | SHIFTED[2][usize::from(quad[2])]
+        | SHIFTED[3][usize::from(quad[3])]
 }
 
 #[cfg(test)]

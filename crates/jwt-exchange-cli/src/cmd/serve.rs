@@ -131,19 +131,9 @@ impl Server {
     ) -> Result<(), Failure> {
         let failed = |what: &str, e: std::io::Error| Failure::Run(format!("{what}: {e}"));
         let permits = Arc::new(tokio::sync::Semaphore::new(self.max_connections));
-        // Everything that can fail is set up before the first thread starts.
-        let mut runtimes = Vec::with_capacity(self.threads);
-        for _ in 0..self.threads {
-            runtimes.push(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| failed("cannot start an HTTP runtime", e))?,
-            );
-        }
         let mut lanes = Vec::with_capacity(self.threads);
         let mut finished = Vec::with_capacity(self.threads);
-        for (i, runtime) in runtimes.into_iter().enumerate() {
+        for i in 0..self.threads {
             let (connections, incoming) = tokio::sync::mpsc::unbounded_channel();
             let live = Arc::new(AtomicUsize::new(0));
             let worker = Worker {
@@ -151,16 +141,41 @@ impl Server {
                 header_read_timeout: self.header_read_timeout,
                 live: Arc::clone(&live),
             };
+            // The thread builds its own runtime (a runtime may not be dropped on an async
+            // task, which a failure here would otherwise do) and says whether it could.
+            let (started, start) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
             let (done, finish) = tokio::sync::oneshot::channel::<()>();
             std::thread::Builder::new()
                 .name(format!("http-{i}"))
                 .spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = started.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = started.send(Ok(()));
                     runtime.block_on(worker.run(incoming));
-                    drop(runtime);
+                    // Blocking work still running (a DNS lookup, a redb write) gets a bounded
+                    // wait, as in-flight requests do.
+                    runtime.shutdown_timeout(DRAIN_TIMEOUT);
                     let _ = done.send(());
                 })
                 // The threads started so far stop when `lanes` is dropped.
                 .map_err(|e| failed("cannot start an HTTP thread", e))?;
+            match start.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(failed("cannot start an HTTP runtime", e)),
+                Err(_) => {
+                    return Err(Failure::Run(
+                        "an HTTP thread stopped while starting".to_owned(),
+                    ))
+                }
+            }
             lanes.push(Lane { connections, live });
             finished.push(finish);
         }
@@ -197,9 +212,10 @@ impl Server {
             let live = lane.live.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::debug!(thread, live, "connection handed to an HTTP thread");
             if lane.connections.send((stream, permit)).is_err() {
-                // Only if the thread panicked; the connection is closed.
-                lane.live.fetch_sub(1, Ordering::Relaxed);
-                tracing::error!("an HTTP thread has stopped");
+                // Only if the thread panicked; the connection is closed, and the lane is never
+                // the least busy again.
+                lane.live.store(usize::MAX / 2, Ordering::Relaxed);
+                tracing::error!(thread, "an HTTP thread has stopped");
             }
         }
         drop(listener);
@@ -222,6 +238,15 @@ struct Lane {
     connections: tokio::sync::mpsc::UnboundedSender<Connection>,
     /// Connections the thread is serving.
     live: Arc<AtomicUsize>,
+}
+
+/// One connection in a thread's `live` count, taken off when dropped.
+struct Serving(Arc<AtomicUsize>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What one HTTP thread needs.
@@ -248,12 +273,12 @@ impl Worker {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let service = TowerToHyperService::new(self.app);
         while let Some((stream, permit)) = incoming.recv().await {
-            let live = Arc::clone(&self.live);
+            // Counts the connection until it ends, however it ends.
+            let serving = Serving(Arc::clone(&self.live));
             let stream = match tokio::net::TcpStream::from_std(stream) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot serve an accepted connection");
-                    live.fetch_sub(1, Ordering::Relaxed);
                     continue;
                 }
             };
@@ -262,7 +287,7 @@ impl Worker {
             let conn = graceful.watch(conn.into_owned());
             tokio::spawn(async move {
                 let _ = conn.await;
-                live.fetch_sub(1, Ordering::Relaxed);
+                drop(serving);
                 drop(permit);
             });
         }

@@ -365,9 +365,9 @@ async fn slow_clients_are_cut_off() {
 }
 
 /// `server.threads` HTTP threads serve concurrent connections, share one `server.max_connections`
-/// cap, and all drain on SIGTERM.
+/// cap, and all stop on SIGTERM.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_threads_serve_share_the_connection_cap_and_drain() {
+async fn http_threads_balance_share_the_connection_cap_and_stop() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let key = TestKey::generate(Algorithm::ES256, "k1");
     let idp = JwksServer::start(jwks(&[&key])).await;
@@ -393,6 +393,33 @@ async fn http_threads_serve_share_the_connection_cap_and_drain() {
     for l in logins.collect::<Vec<_>>() {
         assert_eq!(l.await.unwrap(), 200);
     }
+    assert!(server.terminate().success(), "{}", server.log_text());
+
+    // A request in flight when SIGTERM arrives is still answered.
+    let mut server = ServerProcess::start(&cfg, dir.path()).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = json!({ "token": key.mint(&claims("late", &[])) }).to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(
+        format!(
+            "POST /auth/jwt/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(server.terminate().success(), "{}", server.log_text());
     let handed = |log: &str, thread: usize| {
         log.lines()
