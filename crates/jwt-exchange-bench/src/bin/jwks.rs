@@ -5,9 +5,11 @@
 //! * **random-`kid` flood**: 10,000 concurrent tokens with random `kid`s (the IdP's answer to
 //!   the one refetch stalls for 200 ms) must cost at most one fetch per refetch cool-down, while
 //!   logins with a known `kid`, running alongside on the other core, keep their latency: p99
-//!   within 1.5× of the p99 without the flood.
+//!   within 1.5× of the p99 without the flood, measured just before it. The flood runs
+//!   `--trials` times (3; 1 with `--quick`), each with fresh `kid`s, and the target takes the
+//!   median ratio; every trial is printed.
 //!
-//! `cargo run --release -p jwt-exchange-bench --bin jwks [-- --quick]`
+//! `cargo run --release -p jwt-exchange-bench --bin jwks [-- --quick] [--trials N]`
 //!
 //! Fetch counts are behaviour and fail the run when wrong; latencies are only reported.
 
@@ -19,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_exchange::{Algorithm, Exchange, ExchangeError, VerifyError};
 use jwt_exchange_bench::fixture::{entra_token, runtime, standard_roles, Fixture, Options};
-use jwt_exchange_bench::harness::{fmt_ns, header, percentile, target};
+use jwt_exchange_bench::harness::{fmt_ns, header, median, percentile, target};
 use jwt_exchange_bench::Bench;
 use jwt_exchange_testkit::Behavior;
 
@@ -139,42 +141,130 @@ fn known_series(
 }
 
 fn flood(bench: &Bench) -> bool {
-    const FLOOD: usize = 10_000;
     let idp = idp_runtime();
     let cooldown = Duration::from_millis(bench.pick(300, 1000));
     let fx = idp.block_on(Fixture::start(
         Options::default().with_refetch_cooldown(cooldown),
     ));
     let known = entra_token(fx.key(Algorithm::RS256), &standard_roles());
+    // A p99 of ~20 µs logins over a quarter of a second moves with whatever else the machine
+    // does, so the flood runs `--trials` times (each with fresh random kids and a baseline
+    // measured just before it) and the target takes the median ratio; every trial is printed.
+    let trials: usize = bench
+        .value("--trials")
+        .map_or(bench.pick(1, 3), |v| v.parse().expect("--trials N"));
+    let mut ratios = Vec::with_capacity(trials);
+    let mut failed = false;
+    // A warm-up series, not reported: the first series after start-up has a higher p99, which
+    // would flatter the first trial's ratio.
+    let warm = Arc::new(AtomicBool::new(true));
+    let _ = known_series(
+        fx.exchange.clone(),
+        known.clone(),
+        bench.pick(300, 5_000),
+        warm,
+    )
+    .join()
+    .expect("known-kid thread");
+    fx.clear_sessions(&idp);
+    println!("\n## Random-kid flood: {FLOOD} concurrent tokens with random kids\n");
+    println!("| trial | JWKS fetches | allowed (1 per cool-down of {}) | flood tokens refused (unknown kid) | flood took | known-kid logins during | p50 during | p99 during | p99 just before | ratio | slowest during |", fmt_ns(cooldown.as_nanos() as f64));
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for trial in 0..trials {
+        let t = flood_trial(bench, &fx, &idp, &known, cooldown, trial);
+        ratios.push(t.ratio);
+        failed |= t.refused != FLOOD || t.fetches > t.allowed;
+        println!(
+            "| {} | {} | ≤ {} | {} / {FLOOD} | {} | {} | {} | {} | {} | {:.2}× | {} |",
+            trial + 1,
+            t.fetches,
+            t.allowed,
+            t.refused,
+            fmt_ns(t.took.as_nanos() as f64),
+            t.during.len(),
+            fmt_ns(percentile(&t.during, 50.0)),
+            fmt_ns(percentile(&t.during, 99.0)),
+            fmt_ns(percentile(&t.before, 99.0)),
+            t.ratio,
+            fmt_ns(t.during.last().copied().unwrap_or(0.0)),
+        );
+        target(
+            &format!("flood JWKS fetches (trial {})", trial + 1),
+            &t.fetches.to_string(),
+            &format!("≤ 1 per cool-down (≤ {})", t.allowed),
+            t.fetches <= t.allowed,
+        );
+    }
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let ratio = median(&sorted);
+    target(
+        "known-kid login p99 during the flood / without (median of the trials)",
+        &format!(
+            "{ratio:.2}× (trials: {})",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}×"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "≤ 1.5×",
+        ratio <= 1.5,
+    );
+    println!(
+        "a known-kid login that waited behind the stalled fetch would take ≥ 200 ms (see \"slowest during\")"
+    );
+    // Behaviour, not timing: the flood is refused as unknown kids and fetches stay bounded.
+    failed
+}
+
+const FLOOD: usize = 10_000;
+
+/// What one flood trial measured.
+struct Trial {
+    fetches: usize,
+    allowed: usize,
+    refused: usize,
+    took: Duration,
+    before: Vec<f64>,
+    during: Vec<f64>,
+    ratio: f64,
+}
+
+/// Known-kid logins alone (the baseline), then again while [`FLOOD`] tokens with random kids
+/// are refused on the other thread and the one refetch they trigger stalls for 200 ms.
+fn flood_trial(
+    bench: &Bench,
+    fx: &Fixture,
+    idp: &tokio::runtime::Runtime,
+    known: &str,
+    cooldown: Duration,
+    trial: usize,
+) -> Trial {
     let flood_tokens: Vec<String> = (0..FLOOD)
-        .map(|i| with_kid(&known, &format!("random-{i}-{:x}", i * 7919 + 13)))
+        .map(|i| with_kid(known, &format!("random-{trial}-{i}-{:x}", i * 7919 + 13)))
         .collect();
     let min = bench.pick(300, 5_000);
-
-    let no_flood = |label: &str| {
+    let before = {
         let done = Arc::new(AtomicBool::new(true));
-        let lat = known_series(fx.exchange.clone(), known.clone(), min, done)
+        let lat = known_series(fx.exchange.clone(), known.to_owned(), min, done)
             .join()
             .expect("known-kid thread");
-        fx.clear_sessions(&idp);
-        println!(
-            "known-kid logins, no flood ({label}): {} logins, p50 {}, p99 {}",
-            lat.len(),
-            fmt_ns(percentile(&lat, 50.0)),
-            fmt_ns(percentile(&lat, 99.0))
-        );
+        fx.clear_sessions(idp);
         lat
     };
-    let before = no_flood("before");
-
-    // The one refetch the flood triggers is answered after 200 ms: a known-kid login that
-    // waited behind it would show.
+    // The cool-down of the previous trial's fetch (or of the fixture's first) has to pass.
     std::thread::sleep(cooldown + Duration::from_millis(50));
     fx.server
         .set_behavior(Behavior::Stall(Duration::from_millis(200)));
     let hits = fx.server.jwks_hits();
     let done = Arc::new(AtomicBool::new(false));
-    let series = known_series(fx.exchange.clone(), known.clone(), min, Arc::clone(&done));
+    let series = known_series(
+        fx.exchange.clone(),
+        known.to_owned(),
+        min,
+        Arc::clone(&done),
+    );
     let ex = fx.exchange.clone();
     let flood_thread = std::thread::spawn(move || {
         let rt = runtime();
@@ -200,45 +290,21 @@ fn flood(bench: &Bench) -> bool {
         });
         (refused, t.elapsed())
     });
-    let (refused, flood_time) = flood_thread.join().expect("flood thread");
+    let (refused, took) = flood_thread.join().expect("flood thread");
     done.store(true, Ordering::Relaxed);
     let during = series.join().expect("known-kid thread");
     let fetches = fx.server.jwks_hits() - hits;
     fx.server.set_behavior(Behavior::Serve);
-    fx.clear_sessions(&idp);
-    let after = no_flood("after");
-
-    let allowed = (flood_time.as_secs_f64() / cooldown.as_secs_f64()).floor() as usize + 1;
-    let p99 = |l: &[f64]| percentile(l, 99.0);
-    let base = p99(&before).min(p99(&after));
-    println!("\n## Random-kid flood: {FLOOD} concurrent tokens with random kids\n");
-    println!("| JWKS fetches | allowed (1 per cool-down of {} over {}) | flood tokens refused (unknown kid) | known-kid logins during | p50 during | p99 during | p99 without flood |", fmt_ns(cooldown.as_nanos() as f64), fmt_ns(flood_time.as_nanos() as f64));
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    println!(
-        "| {fetches} | ≤ {allowed} | {refused} / {FLOOD} | {} | {} | {} | {} |",
-        during.len(),
-        fmt_ns(percentile(&during, 50.0)),
-        fmt_ns(p99(&during)),
-        fmt_ns(base),
-    );
-    target(
-        "flood JWKS fetches",
-        &fetches.to_string(),
-        &format!("≤ 1 per cool-down (≤ {allowed})"),
-        fetches <= allowed,
-    );
-    let ratio = p99(&during) / base;
-    target(
-        "known-kid login p99 during the flood / without",
-        &format!("{ratio:.2}×"),
-        "≤ 1.5×",
-        ratio <= 1.5,
-    );
-    let max = during.last().copied().unwrap_or(0.0);
-    println!(
-        "slowest known-kid login during the flood: {} (a login that waited behind the stalled fetch would take ≥ 200 ms)",
-        fmt_ns(max)
-    );
-    // Behaviour, not timing: the flood is refused as unknown kids and fetches stay bounded.
-    refused != FLOOD || fetches > allowed
+    fx.clear_sessions(idp);
+    let allowed = (took.as_secs_f64() / cooldown.as_secs_f64()).floor() as usize + 1;
+    let ratio = percentile(&during, 99.0) / percentile(&before, 99.0);
+    Trial {
+        fetches,
+        allowed,
+        refused,
+        took,
+        before,
+        during,
+        ratio,
+    }
 }
