@@ -20,19 +20,8 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// `Content-Type` is `415`, a body over the route's `DefaultBodyLimit` is `413`, a body that
 /// cannot be read is `400` with `invalid`. Parse it with [`from_json`], which can borrow from it.
 pub(crate) async fn json_body(req: Request, invalid: &'static str) -> Result<Bytes, Rejection> {
-    if !is_json(req.headers()) {
-        return Err(Rejection::UnsupportedMediaType);
-    }
-    if announced_over_limit(req.headers()) {
-        return Err(Rejection::PayloadTooLarge);
-    }
-    Bytes::from_request(req, &()).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Rejection::PayloadTooLarge
-        } else {
-            Rejection::InvalidRequest(invalid)
-        }
-    })
+    let media_type = is_json(req.headers());
+    read_body(req, media_type, invalid).await
 }
 
 /// Parses a JSON body read by [`json_body`]: anything but exactly one `T` (syntax, wrong shape,
@@ -51,7 +40,24 @@ pub(crate) fn from_json<'a, T: Deserialize<'a>>(
 /// once"); an empty value counts as absent (§3.1). Wrong `Content-Type` is `415`, a body over
 /// the route's `DefaultBodyLimit` is `413`.
 pub(crate) async fn form(req: Request) -> Result<Bytes, Rejection> {
-    if !has_media_type(req.headers(), FORM) {
+    let media_type = has_media_type(req.headers(), FORM);
+    read_body(
+        req,
+        media_type,
+        "The form body is not valid application/x-www-form-urlencoded.",
+    )
+    .await
+}
+
+/// The body, once the content type is right (`415` otherwise) and it is within the route's
+/// `DefaultBodyLimit` (`413`, before a byte is read when `Content-Length` says so); a body that
+/// cannot be read is `400` with `unreadable`.
+async fn read_body(
+    req: Request,
+    media_type: bool,
+    unreadable: &'static str,
+) -> Result<Bytes, Rejection> {
+    if !media_type {
         return Err(Rejection::UnsupportedMediaType);
     }
     if announced_over_limit(req.headers()) {
@@ -61,9 +67,7 @@ pub(crate) async fn form(req: Request) -> Result<Bytes, Rejection> {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Rejection::PayloadTooLarge
         } else {
-            Rejection::InvalidRequest(
-                "The form body is not valid application/x-www-form-urlencoded.",
-            )
+            Rejection::InvalidRequest(unreadable)
         }
     })
 }
