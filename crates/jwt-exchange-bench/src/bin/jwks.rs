@@ -153,25 +153,22 @@ fn flood(bench: &Bench) -> bool {
     let trials: usize = bench
         .value("--trials")
         .map_or(bench.pick(1, 3), |v| v.parse().expect("--trials N"));
+    // Known-kid logins per series, at least.
+    let min = bench.pick(300, 5_000);
     let mut ratios = Vec::with_capacity(trials);
     let mut failed = false;
     // A warm-up series, not reported: the first series after start-up has a higher p99, which
     // would flatter the first trial's ratio.
     let warm = Arc::new(AtomicBool::new(true));
-    let _ = known_series(
-        fx.exchange.clone(),
-        known.clone(),
-        bench.pick(300, 5_000),
-        warm,
-    )
-    .join()
-    .expect("known-kid thread");
+    let _ = known_series(fx.exchange.clone(), known.clone(), min, warm)
+        .join()
+        .expect("known-kid thread");
     fx.clear_sessions(&idp);
     println!("\n## Random-kid flood: {FLOOD} concurrent tokens with random kids\n");
     println!("| trial | JWKS fetches | allowed (1 per cool-down of {}) | flood tokens refused (unknown kid) | flood took | known-kid logins during | p50 during | p99 during | p99 just before | ratio | slowest during |", fmt_ns(cooldown.as_nanos() as f64));
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for trial in 0..trials {
-        let t = flood_trial(bench, &fx, &idp, &known, cooldown, trial);
+        let t = flood_trial(&fx, &idp, &known, cooldown, min, trial);
         ratios.push(t.ratio);
         failed |= t.refused != FLOOD || t.fetches > t.allowed;
         println!(
@@ -234,17 +231,16 @@ struct Trial {
 /// Known-kid logins alone (the baseline), then again while [`FLOOD`] tokens with random kids
 /// are refused on the other thread and the one refetch they trigger stalls for 200 ms.
 fn flood_trial(
-    bench: &Bench,
     fx: &Fixture,
     idp: &tokio::runtime::Runtime,
     known: &str,
     cooldown: Duration,
+    min: usize,
     trial: usize,
 ) -> Trial {
     let flood_tokens: Vec<String> = (0..FLOOD)
         .map(|i| with_kid(known, &format!("random-{trial}-{i}-{:x}", i * 7919 + 13)))
         .collect();
-    let min = bench.pick(300, 5_000);
     let before = {
         let done = Arc::new(AtomicBool::new(true));
         let lat = known_series(fx.exchange.clone(), known.to_owned(), min, done)
