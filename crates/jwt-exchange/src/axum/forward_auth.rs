@@ -7,7 +7,6 @@ use std::str::FromStr;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -448,9 +447,7 @@ fn allowed(status: StatusCode, principal: &Principal) -> Response {
         }
         push_header_encoded(&mut groups, g);
     }
-    let mut h = HeaderMap::with_capacity(5);
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut h = super::handlers::no_store_headers(3);
     for (name, value) in [
         (SUBJECT, encode_header(&principal.subject)),
         (SESSION_ID, principal.session_id().as_str().to_owned()),
@@ -462,10 +459,7 @@ fn allowed(status: StatusCode, principal: &Principal) -> Response {
             h.insert(name, v);
         }
     }
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = status;
-    *res.headers_mut() = h;
-    res
+    super::handlers::answer(status, h, Body::empty())
 }
 
 #[cfg(test)]

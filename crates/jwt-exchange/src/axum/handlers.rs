@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -40,22 +40,30 @@ pub(crate) fn no_store_sized<T: Serialize>(
         // Only a map with non-string keys fails to serialize; no answer here has one.
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    let mut res = Response::new(Body::from(json));
-    *res.status_mut() = status;
-    let h = res.headers_mut();
-    h.reserve(3);
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    res
+    let mut headers = no_store_headers(1);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    answer(status, headers, Body::from(json))
 }
 
 /// An empty answer with `Cache-Control: no-store` and `Pragma: no-cache`.
 pub(crate) fn no_store_empty(status: StatusCode) -> Response {
-    let mut res = status.into_response();
-    let h = res.headers_mut();
+    answer(status, no_store_headers(0), Body::empty())
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, in a header map allocated with room for
+/// `more` headers besides.
+pub(crate) fn no_store_headers(more: usize) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(2 + more);
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    h
+}
+
+/// A response of these parts.
+pub(crate) fn answer(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    *res.headers_mut() = headers;
     res
 }
 

@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::body::Body;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -242,11 +243,10 @@ impl Rejection {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        let mut res = (self.status(), self.body()).into_response();
-        let h = res.headers_mut();
+        // Room for the content type, two challenges and `Retry-After`.
+        let mut headers = super::handlers::no_store_headers(3);
+        let h = &mut headers;
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
         match &self {
             Rejection::MissingCredentials => {
                 h.append(WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE));
@@ -270,7 +270,7 @@ impl IntoResponse for Rejection {
             }
             _ => {}
         }
-        res
+        super::handlers::answer(self.status(), headers, Body::from(self.body()))
     }
 }
 
