@@ -247,7 +247,8 @@ impl fmt::Debug for StaticDirectory {
 impl Directory for StaticDirectory {
     async fn policies_for_groups(&self, groups: &[String]) -> Result<Vec<String>, DirectoryError> {
         let state = self.snapshot();
-        let mut ids: Vec<String> = Vec::new();
+        // Typically one policy per group: one allocation, no growth.
+        let mut ids: Vec<String> = Vec::with_capacity(groups.len());
         for g in groups {
             if let Some(attached) = state.groups.get(g) {
                 ids.extend(attached.iter().cloned());

@@ -726,7 +726,8 @@ fn push_int(out: &mut String, n: i64) {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|d| char::from(*d)));
+    // ASCII digits: one copy instead of a `char` push per digit.
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 #[cfg(test)]
