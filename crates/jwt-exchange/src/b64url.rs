@@ -50,7 +50,6 @@ static SHIFTED: [[u32; 256]; 4] = {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Invalid;
 
-/// The decoded length of `len` symbols, or `None` for a length that cannot occur.
 /// The decoded length of `len` symbols, `None` when no canonical input has that length.
 pub(crate) const fn decoded_len(len: usize) -> Option<usize> {
     match len % 4 {
