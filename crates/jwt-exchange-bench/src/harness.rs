@@ -295,12 +295,7 @@ pub fn rss_bytes() -> Option<u64> {
 /// readable. Resolution is the kernel's clock tick (10 ms), so measure over a second or more.
 pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
     let mut ticks = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = task.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
+    for dir in threads_named(name).ok()? {
         let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
         // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
         let rest = &stat[stat.rfind(')')? + 2..];
@@ -327,13 +322,7 @@ pub fn thread_cpu_seconds(name: &str) -> Option<f64> {
 /// When `/proc/self/task` cannot be read or `chrt` fails (not installed, not permitted).
 pub fn batch_schedule(name: &str) -> Result<usize, String> {
     let mut moved = 0;
-    let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())?;
-    for task in tasks {
-        let dir = task.map_err(|e| e.to_string())?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
+    for dir in threads_named(name).map_err(|e| e.to_string())? {
         let tid = dir
             .file_name()
             .and_then(|t| t.to_str())
@@ -349,6 +338,19 @@ pub fn batch_schedule(name: &str) -> Result<usize, String> {
         moved += 1;
     }
     Ok(moved)
+}
+
+/// The `/proc/self/task/<tid>` directories of this process's threads named `name`.
+fn threads_named(name: &str) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut dirs = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let dir = task?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
 /// A one-line description of the machine: cores, CPU model, load average.
