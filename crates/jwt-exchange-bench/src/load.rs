@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// One request, sent over and over.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target {
     /// A label for reports.
     pub name: String,
@@ -159,6 +159,24 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<u16>
 async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
     buf.reserve(16 * 1024);
     stream.read_buf(buf).await.ok()
+}
+
+/// Names the request without its credentials: header values (a bearer) and the body (an IdP
+/// token) are left out.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body_bytes", &self.body.len())
+            .field("expect", &self.expect)
+            .finish()
+    }
 }
 
 /// What one load run measured.
@@ -389,5 +407,23 @@ impl Drop for Server {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_out_credentials() {
+        let t = Target::post_json(
+            "login",
+            "/auth/jwt/login",
+            r#"{"token":"idp.secret.jwt"}"#.into(),
+        )
+        .bearer("bearer.secret.tag");
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("authorization") && shown.contains("/auth/jwt/login"));
     }
 }
