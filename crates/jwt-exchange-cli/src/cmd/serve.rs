@@ -12,7 +12,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use jwt_exchange::store::{MemoryStore, SessionStore};
+use jwt_exchange::jwks::KeyStatus;
+use jwt_exchange::store::{CachedStore, MemoryStore, NearCacheStats, SessionStore};
 use jwt_exchange::{Exchange, SystemClock, Verifier};
 
 use crate::config::{Loaded, StoreKind};
@@ -73,9 +74,9 @@ impl Server {
     pub(crate) async fn build(loaded: &Loaded) -> Result<Server, Failure> {
         let providers = loaded.file.auth.providers.jwt.clone();
         let verifier = Verifier::new(providers).map_err(|e| Failure::Config(e.to_string()))?;
-        let store = open_store(loaded).await?;
+        let opened = open_store(loaded).await?;
         let exchange = Exchange::builder(verifier, loaded.bearer_keys()?)
-            .store(store)
+            .store(opened.store)
             .policies(loaded.policies.clone())
             .replay_protection(loaded.file.auth.replay_protection)
             .build()
@@ -88,7 +89,10 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
-            .with_state(exchange.clone());
+            .with_state(Ops {
+                exchange: exchange.clone(),
+                near_cache: opened.near_cache,
+            });
         let server = &loaded.file.server;
         let app =
             auth.build()
@@ -303,13 +307,41 @@ impl Worker {
 /// How long shutdown waits for in-flight requests.
 pub(crate) const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The opened session store, and a way to read its near-cache's counters for `/metrics` when
+/// one is configured (behind `dyn SessionStore` the cache's own type is gone).
+pub(crate) struct Opened {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) near_cache: Option<NearCacheProbe>,
+}
+
+/// Reads the near-cache's counters.
+pub(crate) type NearCacheProbe = Arc<dyn Fn() -> NearCacheStats + Send + Sync>;
+
+impl Opened {
+    fn plain(store: impl SessionStore + 'static) -> Self {
+        Opened {
+            store: Arc::new(store),
+            near_cache: None,
+        }
+    }
+
+    fn cached<S: SessionStore + 'static>(store: CachedStore<S>) -> Self {
+        let store = Arc::new(store);
+        let probe = Arc::clone(&store);
+        Opened {
+            store,
+            near_cache: Some(Arc::new(move || probe.stats())),
+        }
+    }
+}
+
 /// Opens the configured session store. A store that cannot be reached at start-up is a start-up
 /// failure (exit 1); once running, an outage answers 503 and the store reconnects by itself.
-pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>, Failure> {
+pub(crate) async fn open_store(loaded: &Loaded) -> Result<Opened, Failure> {
     let s = &loaded.file.session_store;
     let url = s.url.as_deref().unwrap_or_default();
     Ok(match s.kind {
-        StoreKind::Memory => Arc::new(MemoryStore::new(Arc::new(SystemClock))),
+        StoreKind::Memory => Opened::plain(MemoryStore::new(Arc::new(SystemClock))),
         StoreKind::Embedded => {
             let path = loaded.embedded_store_path();
             let store =
@@ -319,7 +351,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>,
                         path.display()
                     ))
                 })?;
-            Arc::new(store)
+            Opened::plain(store)
         }
         StoreKind::Redis => {
             let mut cfg = jwt_exchange_redis::RedisStoreConfig::default();
@@ -333,7 +365,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>,
                 ))
             };
             match &s.near_cache {
-                None => Arc::new(
+                None => Opened::plain(
                     jwt_exchange_redis::RedisStore::connect(url, cfg)
                         .await
                         .map_err(failed)?,
@@ -349,12 +381,12 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>,
                         channel = %store.inner().invalidation_channel(),
                         "session near-cache on (invalidations over Redis pub/sub)"
                     );
-                    Arc::new(store)
+                    Opened::cached(store)
                 }
             }
         }
         StoreKind::Postgres => match &s.near_cache {
-            None => Arc::new(connect_postgres(loaded, true).await?),
+            None => Opened::plain(connect_postgres(loaded, true).await?),
             Some(nc) => {
                 let store = jwt_exchange_postgres::PostgresStore::connect_cached(
                     url,
@@ -369,7 +401,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Arc<dyn SessionStore>,
                     channel = %store.inner().invalidation_channel(),
                     "session near-cache on (invalidations over Postgres LISTEN/NOTIFY)"
                 );
-                Arc::new(store)
+                Opened::cached(store)
             }
         },
     })
@@ -442,9 +474,19 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// The state of the operational routes: the exchange, and the near-cache's counters when one
+/// is on.
+#[derive(Clone)]
+struct Ops {
+    exchange: Exchange,
+    near_cache: Option<NearCacheProbe>,
+}
+
 /// 200 once every provider's keys are loaded and the store answers; 503 otherwise, with the
-/// reasons.
-async fn readyz(State(ex): State<Exchange>) -> Response {
+/// reasons. A near-cache that lost its invalidation subscription does not make the instance
+/// unready: reads then go to the store, which is slower but correct (`/metrics` shows it).
+async fn readyz(State(ops): State<Ops>) -> Response {
+    let ex = &ops.exchange;
     let mut problems = Vec::new();
     if ex.verifier().is_empty() {
         problems.push("no provider configured".to_owned());
@@ -468,15 +510,17 @@ async fn readyz(State(ex): State<Exchange>) -> Response {
     }
 }
 
-/// Prometheus text exposition format 0.0.4.
-async fn metrics(State(ex): State<Exchange>) -> Response {
+/// Prometheus text exposition format 0.0.4. Every family is listed in docs/operations.md.
+async fn metrics(State(ops): State<Ops>) -> Response {
+    let ex = &ops.exchange;
     let m = ex.metrics();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP jwtx_logins_total Logins by outcome and failed check."
+    family(
+        &mut out,
+        "jwtx_logins_total",
+        "counter",
+        "Logins by outcome and failed check.",
     );
-    let _ = writeln!(out, "# TYPE jwtx_logins_total counter");
     let _ = writeln!(
         out,
         "jwtx_logins_total{{outcome=\"success\",check=\"\"}} {}",
@@ -488,13 +532,54 @@ async fn metrics(State(ex): State<Exchange>) -> Response {
             "jwtx_logins_total{{outcome=\"failure\",check=\"{check}\"}} {n}"
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP jwtx_jwks_fetches_total JWKS fetches by issuer and result."
+    jwks_metrics(&mut out, &ex.verifier().key_status());
+    if let Ok(Some(n)) = ex.store().count().await {
+        family(
+            &mut out,
+            "jwtx_active_sessions",
+            "gauge",
+            "Sessions in the store.",
+        );
+        let _ = writeln!(out, "jwtx_active_sessions {n}");
+    }
+    family(
+        &mut out,
+        "jwtx_authorization_decisions_total",
+        "counter",
+        "Authorization decisions by outcome.",
     );
-    let _ = writeln!(out, "# TYPE jwtx_jwks_fetches_total counter");
-    let status = ex.verifier().key_status();
-    for s in &status {
+    for (decision, n) in [
+        ("allow", m.decisions_allow),
+        ("deny", m.decisions_deny),
+        ("no_match", m.decisions_no_match),
+    ] {
+        let _ = writeln!(
+            out,
+            "jwtx_authorization_decisions_total{{decision=\"{decision}\"}} {n}"
+        );
+    }
+    family(
+        &mut out,
+        "jwtx_sessions_revoked_total",
+        "counter",
+        "Sessions revoked.",
+    );
+    let _ = writeln!(out, "jwtx_sessions_revoked_total {}", m.sessions_revoked);
+    if let Some(probe) = &ops.near_cache {
+        near_cache_metrics(&mut out, &probe());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The key cache's families, per issuer.
+fn jwks_metrics(out: &mut String, status: &[KeyStatus]) {
+    family(
+        out,
+        "jwtx_jwks_fetches_total",
+        "counter",
+        "JWKS fetches by issuer and result.",
+    );
+    for s in status {
         let iss = escape(&s.issuer);
         let _ = writeln!(
             out,
@@ -507,12 +592,13 @@ async fn metrics(State(ex): State<Exchange>) -> Response {
             s.fetch_failures
         );
     }
-    let _ = writeln!(
+    family(
         out,
-        "# HELP jwtx_jwks_last_success_timestamp_seconds Time of the last successful JWKS fetch."
+        "jwtx_jwks_last_success_timestamp_seconds",
+        "gauge",
+        "Time of the last successful JWKS fetch.",
     );
-    let _ = writeln!(out, "# TYPE jwtx_jwks_last_success_timestamp_seconds gauge");
-    for s in &status {
+    for s in status {
         if let Some(t) = s
             .fetched_at
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -525,9 +611,8 @@ async fn metrics(State(ex): State<Exchange>) -> Response {
             );
         }
     }
-    let _ = writeln!(out, "# HELP jwtx_jwks_keys Usable keys per issuer.");
-    let _ = writeln!(out, "# TYPE jwtx_jwks_keys gauge");
-    for s in &status {
+    family(out, "jwtx_jwks_keys", "gauge", "Usable keys per issuer.");
+    for s in status {
         let _ = writeln!(
             out,
             "jwtx_jwks_keys{{issuer=\"{}\"}} {}",
@@ -535,35 +620,67 @@ async fn metrics(State(ex): State<Exchange>) -> Response {
             s.keys
         );
     }
-    if let Ok(Some(n)) = ex.store().count().await {
-        let _ = writeln!(out, "# HELP jwtx_active_sessions Sessions in the store.");
-        let _ = writeln!(out, "# TYPE jwtx_active_sessions gauge");
-        let _ = writeln!(out, "jwtx_active_sessions {n}");
+}
+
+/// The near-cache's families (only when `session_store.near_cache` is configured).
+fn near_cache_metrics(out: &mut String, st: &NearCacheStats) {
+    family(
+        out,
+        "jwtx_near_cache_lookups_total",
+        "counter",
+        "Session reads by how the near-cache answered: hit (from memory), miss (read the store), bypassed (read the store: no invalidation subscription).",
+    );
+    for (result, n) in [
+        ("hit", st.hits),
+        ("miss", st.misses),
+        ("bypassed", st.bypassed),
+    ] {
+        let _ = writeln!(
+            out,
+            "jwtx_near_cache_lookups_total{{result=\"{result}\"}} {n}"
+        );
     }
-    let _ = writeln!(
-        out,
-        "# HELP jwtx_authorization_decisions_total Authorization decisions by outcome."
-    );
-    let _ = writeln!(out, "# TYPE jwtx_authorization_decisions_total counter");
-    let _ = writeln!(
-        out,
-        "jwtx_authorization_decisions_total{{decision=\"allow\"}} {}",
-        m.decisions_allow
-    );
-    let _ = writeln!(
-        out,
-        "jwtx_authorization_decisions_total{{decision=\"deny\"}} {}",
-        m.decisions_deny
-    );
-    let _ = writeln!(
-        out,
-        "jwtx_authorization_decisions_total{{decision=\"no_match\"}} {}",
-        m.decisions_no_match
-    );
-    let _ = writeln!(out, "# HELP jwtx_sessions_revoked_total Sessions revoked.");
-    let _ = writeln!(out, "# TYPE jwtx_sessions_revoked_total counter");
-    let _ = writeln!(out, "jwtx_sessions_revoked_total {}", m.sessions_revoked);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    for (name, kind, help, value) in [
+        (
+            "jwtx_near_cache_evictions_total",
+            "counter",
+            "Entries evicted to stay within near_cache.max_entries.",
+            st.evictions,
+        ),
+        (
+            "jwtx_near_cache_invalidations_total",
+            "counter",
+            "Invalidations applied (received from other instances, and local revocations).",
+            st.invalidations,
+        ),
+        (
+            "jwtx_near_cache_flushes_total",
+            "counter",
+            "Whole-cache flushes (subscription lost or re-established).",
+            st.flushes,
+        ),
+        (
+            "jwtx_near_cache_entries",
+            "gauge",
+            "Sessions held in the near-cache.",
+            st.entries as u64,
+        ),
+        (
+            "jwtx_near_cache_subscribed",
+            "gauge",
+            "1 while the invalidation subscription is live (entries are served), else 0.",
+            u64::from(st.subscribed),
+        ),
+    ] {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escapes a Prometheus label value.

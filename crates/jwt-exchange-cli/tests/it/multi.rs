@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{config_yaml, ServerProcess, TempDir};
+use crate::probe::Metrics;
 
 pub const ISS: &str = "https://idp.multi.test/";
 
@@ -290,6 +291,7 @@ async fn shared_sessions(backend: Backend, near_cache: bool) -> Option<Duration>
     if !near_cache {
         assert!(first, "without a near-cache A refuses at its next request");
     }
+    near_cache_metrics(&a.base, near_cache).await;
     assert_eq!(whoami(&b.base, &bearer_a).await.0, 401);
     // The other session is untouched, on both.
     assert_eq!(whoami(&a.base, &other).await.0, 200);
@@ -299,6 +301,55 @@ async fn shared_sessions(backend: Backend, near_cache: bool) -> Option<Duration>
     drop((a, b));
     backend.cleanup(&url, &ns).await;
     Some(if first { Duration::ZERO } else { took })
+}
+
+/// A's `/metrics` after the exchange above (three reads of each bearer, then B's revocation):
+/// the near-cache families are there exactly when a near-cache is configured, and they count
+/// what happened.
+async fn near_cache_metrics(base: &str, near_cache: bool) {
+    let m = Metrics::fetch(&reqwest::Client::new(), base).await;
+    if !near_cache {
+        assert!(!m.0.contains("jwtx_near_cache_"), "{}", m.0);
+        return;
+    }
+    let hits = m.value(r#"jwtx_near_cache_lookups_total{result="hit"}"#);
+    let misses = m.value(r#"jwtx_near_cache_lookups_total{result="miss"}"#);
+    // A read each of its own and of B's bearer: the first read of each may miss, the repeats
+    // hit.
+    assert!(hits.is_some_and(|h| h >= 2), "{}", m.0);
+    assert!(misses.is_some_and(|n| n >= 1), "{}", m.0);
+    assert!(
+        m.value(r#"jwtx_near_cache_lookups_total{result="bypassed"}"#)
+            .is_some(),
+        "{}",
+        m.0
+    );
+    assert_eq!(m.value("jwtx_near_cache_subscribed"), Some(1), "{}", m.0);
+    // B's revocation reached A as an invalidation, and dropped the entry.
+    assert!(
+        m.value("jwtx_near_cache_invalidations_total")
+            .is_some_and(|n| n >= 1),
+        "{}",
+        m.0
+    );
+    assert!(m.value("jwtx_near_cache_entries").is_some(), "{}", m.0);
+    assert_eq!(
+        m.value("jwtx_near_cache_evictions_total"),
+        Some(0),
+        "{}",
+        m.0
+    );
+    assert!(
+        m.value("jwtx_near_cache_flushes_total").is_some(),
+        "{}",
+        m.0
+    );
+    assert!(
+        m.0.contains("# TYPE jwtx_near_cache_lookups_total counter")
+            && m.0.contains("# TYPE jwtx_near_cache_subscribed gauge"),
+        "{}",
+        m.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
