@@ -6,6 +6,7 @@
 //! `cargo run --release -p jwt-exchange-bench --bin login [-- --quick]`
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use jwt_exchange::Algorithm;
 use jwt_exchange_bench::fixture::{
@@ -73,6 +74,91 @@ fn main() {
     }
 
     groups_per_token(&bench, &rt);
+    interleaved(&bench, &fx);
+}
+
+/// The raw signature check when it does not run back to back, as in a server, where other work
+/// (the HTTP stack, the kernel's TCP) runs between two checks, and a thread with nothing to do
+/// sleeps: after spinning for 20 µs (keeps the core busy, touches no memory), after writing
+/// 1 MiB (evicts what the check keeps in L1/L2) and after sleeping 100 µs (the core idles; on
+/// a VM the hypervisor may run something else on it). Each variant's own cost is the pair's
+/// time minus the filler's, both measured in this run. Explains part of why a login over HTTP
+/// costs the server more than in process.
+fn interleaved(bench: &Bench, fx: &Fixture) {
+    const SPIN: Duration = Duration::from_micros(20);
+    const NAP: Duration = Duration::from_micros(100);
+    let key = fx.key(Algorithm::RS256);
+    let raw = RawSignature::new(key, &entra_token(key, &standard_roles()));
+    let spin = || {
+        let t = Instant::now();
+        while t.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut sweep = move || {
+        for b in &mut buf {
+            *b = b.wrapping_add(1);
+        }
+        black_box(&buf);
+    };
+    let mut sweep2 = sweep.clone();
+    let stats = bench.compare(
+        "raw RS256 verify back to back vs. with other work in between",
+        &mut [
+            Case::new("raw verify, back to back", |n| {
+                for _ in 0..n {
+                    black_box(raw.verify());
+                }
+            }),
+            Case::new("spin 20 µs (filler alone)", |n| {
+                for _ in 0..n {
+                    spin();
+                }
+            }),
+            Case::new("spin 20 µs, then raw verify", |n| {
+                for _ in 0..n {
+                    spin();
+                    black_box(raw.verify());
+                }
+            }),
+            Case::new("write 1 MiB (filler alone)", |n| {
+                for _ in 0..n {
+                    sweep();
+                }
+            }),
+            Case::new("write 1 MiB, then raw verify", |n| {
+                for _ in 0..n {
+                    sweep2();
+                    black_box(raw.verify());
+                }
+            }),
+            Case::new("sleep 100 µs (filler alone)", |n| {
+                for _ in 0..n {
+                    std::thread::sleep(NAP);
+                }
+            }),
+            Case::new("sleep 100 µs, then raw verify", |n| {
+                for _ in 0..n {
+                    std::thread::sleep(NAP);
+                    black_box(raw.verify());
+                }
+            }),
+        ],
+    );
+    let alone = stats[0].median;
+    for (filler, pair, what) in [
+        (1, 2, "spinning 20 µs"),
+        (3, 4, "writing 1 MiB"),
+        (5, 6, "sleeping 100 µs"),
+    ] {
+        let own = stats[pair].median - stats[filler].median;
+        println!(
+            "raw verify after {what}: {} ({:.2}× back to back)",
+            fmt_ns(own),
+            own / alone
+        );
+    }
 }
 
 /// Cost against groups per token (each group maps to one policy, so the session also holds
