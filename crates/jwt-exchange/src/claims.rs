@@ -8,8 +8,9 @@ use crate::verify::error::VerifyError;
 
 /// Evaluates an RFC 6901 JSON Pointer against a claim set.
 ///
-/// `""` is the whole document; `~1` is `/` and `~0` is `~`; array indexes are decimal without
-/// leading zeros, and `-` (the element after the last) never resolves.
+/// `~1` is `/` and `~0` is `~`; array indexes are decimal without leading zeros, and `-` (the
+/// element after the last) never resolves. `""` would be the whole claim set, which is not a
+/// claim value, so it resolves to `None` (as does a pointer without its leading `/`).
 ///
 /// ```
 /// use jwt_exchange::pointer;
@@ -19,22 +20,50 @@ use crate::verify::error::VerifyError;
 /// assert_eq!(pointer(map, "/a~1b"), Some(&serde_json::json!(1)));
 /// assert_eq!(pointer(map, "/m~0n"), Some(&serde_json::json!(2)));
 /// assert_eq!(pointer(map, "/realm_access/roles/01"), None);
+/// assert_eq!(pointer(map, ""), None);
 /// ```
 pub fn pointer<'a>(doc: &'a Map<String, Value>, ptr: &str) -> Option<&'a Value> {
-    if ptr.is_empty() {
-        return None;
+    walk(ptr, |name| doc.get(name))
+}
+
+/// A JSON value an RFC 6901 walk can step into: `serde_json`'s for [`pointer`], the strict
+/// parser's for the claim checks, so both follow one set of rules.
+trait Step {
+    /// The member named `tok` (objects) or the element at index `tok` (arrays).
+    fn step(&self, tok: &str) -> Option<&Self>;
+}
+
+impl Step for Value {
+    fn step(&self, tok: &str) -> Option<&Self> {
+        match self {
+            Value::Object(m) => m.get(tok),
+            Value::Array(a) => a.get(array_index(tok)?),
+            _ => None,
+        }
     }
-    let rest = ptr.strip_prefix('/')?;
-    let mut tokens = rest.split('/');
+}
+
+impl Step for Json<'_> {
+    fn step(&self, tok: &str) -> Option<&Self> {
+        match self {
+            Json::Object(m) => m.get(tok),
+            Json::Array(a) => a.get(array_index(tok)?),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves `ptr`, whose first reference token is looked up with `root` (a claim set is an
+/// object): `None` for `""`, a pointer without a leading `/`, a bad escape or a missing step.
+fn walk<'d, N: Step + ?Sized>(
+    ptr: &str,
+    root: impl FnOnce(&str) -> Option<&'d N>,
+) -> Option<&'d N> {
+    let mut tokens = ptr.strip_prefix('/')?.split('/');
     let first = unescape(tokens.next()?)?;
-    let mut cur = doc.get(first.as_ref())?;
+    let mut cur = root(first.as_ref())?;
     for raw in tokens {
-        let tok = unescape(raw)?;
-        cur = match cur {
-            Value::Object(m) => m.get(tok.as_ref())?,
-            Value::Array(a) => a.get(array_index(&tok)?)?,
-            _ => return None,
-        };
+        cur = cur.step(unescape(raw)?.as_ref())?;
     }
     Some(cur)
 }
@@ -100,22 +129,7 @@ pub struct VerifiedClaims {
 /// Evaluates an RFC 6901 JSON Pointer against a parsed claim set: the same rules as
 /// [`pointer`].
 fn pointer_doc<'d, 'a>(doc: &'d Doc<'a>, ptr: &str) -> Option<&'d Json<'a>> {
-    if ptr.is_empty() {
-        return None;
-    }
-    let rest = ptr.strip_prefix('/')?;
-    let mut tokens = rest.split('/');
-    let first = unescape(tokens.next()?)?;
-    let mut cur = doc.get(first.as_ref())?;
-    for raw in tokens {
-        let tok = unescape(raw)?;
-        cur = match cur {
-            Json::Object(m) => m.get(tok.as_ref())?,
-            Json::Array(a) => a.get(array_index(&tok)?)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
+    walk(ptr, |name| doc.get(name))
 }
 
 /// Reads a NumericDate claim: absent, or a JSON number (fractions allowed).
