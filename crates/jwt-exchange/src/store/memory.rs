@@ -53,7 +53,8 @@ type JtiShard = HashMap<(String, String), i64>;
 /// ```
 pub struct MemoryStore {
     clock: Arc<dyn Clock>,
-    hasher: RandomState,
+    /// Picks the shard of a subject or a `jti` (see [`IdHash`] for why not SipHash there).
+    shard_hash: IdHash,
     sessions: Box<[Mutex<SessionShard>]>,
     subjects: Box<[Mutex<SubjectShard>]>,
     jtis: Box<[Mutex<JtiShard>]>,
@@ -85,7 +86,7 @@ impl MemoryStore {
         }
         MemoryStore {
             clock,
-            hasher: RandomState::new(),
+            shard_hash: IdHash::default(),
             sessions: shards(),
             subjects: shards(),
             jtis: shards(),
@@ -163,7 +164,7 @@ impl MemoryStore {
     }
 
     fn shard_of<K: Hash + ?Sized>(&self, key: &K) -> usize {
-        (self.hasher.hash_one(key) as usize) % SHARDS
+        (self.shard_hash.hash_one(key) as usize) % SHARDS
     }
 
     /// The shard of a session. Ids are 256 random bits (or, for ids a caller made up, at worst
@@ -423,7 +424,9 @@ impl Eq for Stored {}
 /// (256 bits; a caller of [`SessionStore::create`] may pass its own ids, and a caller that can
 /// do that is trusted anyway), and each map has its own secret keys, so nobody outside the
 /// process can precompute colliding ids. Keys an attacker chooses freely — subjects, `jti`s —
-/// stay under the keyed SipHash of [`RandomState`].
+/// stay under the keyed SipHash of [`RandomState`] inside their maps; only the choice of their
+/// shard uses this hash, where the worst a skew could do is put more of them behind one lock
+/// (a login used to hash its subject with SipHash twice, once for the shard and once in it).
 #[derive(Clone)]
 struct IdHash {
     seed: u64,
