@@ -96,69 +96,61 @@ fn interleaved(bench: &Bench, fx: &Fixture) {
         }
     };
     let mut buf = vec![0u8; 1 << 20];
-    let mut sweep = move || {
+    let sweep = move || {
         for b in &mut buf {
             *b = b.wrapping_add(1);
         }
         black_box(&buf);
     };
-    let mut sweep2 = sweep.clone();
+    let nap = || std::thread::sleep(NAP);
+    let mut cases = vec![Case::new("raw verify, back to back", |n| {
+        for _ in 0..n {
+            black_box(raw.verify());
+        }
+    })];
+    cases.extend(with_filler("spin 20 µs", spin, &raw));
+    cases.extend(with_filler("write 1 MiB", sweep, &raw));
+    cases.extend(with_filler("sleep 100 µs", nap, &raw));
     let stats = bench.compare(
         "raw RS256 verify back to back vs. with other work in between",
-        &mut [
-            Case::new("raw verify, back to back", |n| {
-                for _ in 0..n {
-                    black_box(raw.verify());
-                }
-            }),
-            Case::new("spin 20 µs (filler alone)", |n| {
-                for _ in 0..n {
-                    spin();
-                }
-            }),
-            Case::new("spin 20 µs, then raw verify", |n| {
-                for _ in 0..n {
-                    spin();
-                    black_box(raw.verify());
-                }
-            }),
-            Case::new("write 1 MiB (filler alone)", |n| {
-                for _ in 0..n {
-                    sweep();
-                }
-            }),
-            Case::new("write 1 MiB, then raw verify", |n| {
-                for _ in 0..n {
-                    sweep2();
-                    black_box(raw.verify());
-                }
-            }),
-            Case::new("sleep 100 µs (filler alone)", |n| {
-                for _ in 0..n {
-                    std::thread::sleep(NAP);
-                }
-            }),
-            Case::new("sleep 100 µs, then raw verify", |n| {
-                for _ in 0..n {
-                    std::thread::sleep(NAP);
-                    black_box(raw.verify());
-                }
-            }),
-        ],
+        &mut cases,
     );
     let alone = stats[0].median;
-    for (filler, pair, what) in [
-        (1, 2, "spinning 20 µs"),
-        (3, 4, "writing 1 MiB"),
-        (5, 6, "sleeping 100 µs"),
-    ] {
-        let own = stats[pair].median - stats[filler].median;
+    for pair in stats[1..].chunks_exact(2) {
+        let own = pair[1].median - pair[0].median;
         println!(
-            "raw verify after {what}: {} ({:.2}× back to back)",
+            "raw verify after {}: {} ({:.2}× back to back)",
+            pair[0].name.trim_end_matches(FILLER_ALONE),
             fmt_ns(own),
             own / alone
         );
     }
+}
+
+/// The name suffix of a filler's own case.
+const FILLER_ALONE: &str = " (filler alone)";
+
+/// Two cases: `filler` alone, and `filler` followed by the raw check (each with its own copy of
+/// the filler's state).
+fn with_filler<'a>(
+    name: &str,
+    mut filler: impl FnMut() + Clone + 'a,
+    raw: &'a RawSignature,
+) -> [Case<'a>; 2] {
+    let mut first = filler.clone();
+    [
+        Case::new(format!("{name}{FILLER_ALONE}"), move |n| {
+            for _ in 0..n {
+                first();
+            }
+        }),
+        Case::new(format!("{name}, then raw verify"), move |n| {
+            for _ in 0..n {
+                filler();
+                black_box(raw.verify());
+            }
+        }),
+    ]
 }
 
 /// Cost against groups per token (each group maps to one policy, so the session also holds
