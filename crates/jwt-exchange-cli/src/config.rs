@@ -10,6 +10,7 @@
 //!   replay_protection: false
 //! session_store: { type: embedded, path: ./jwt-exchange-sessions.redb }
 //! # or: { type: redis, url: redis://…, namespace: jwtx, near_cache: { max_entries: 10000, max_age: 60s } }
+//! # TLS: { type: redis, url: rediss://…, tls: { ca_file: ca.pem, cert_file: c.pem, key_file: k.pem } }
 //! bearer: { issuer: jwt-exchange, secret_file: ./jwt-exchange-bearer.secret }
 //! ```
 //!
@@ -165,6 +166,9 @@ pub(crate) struct StoreSection {
     /// off.
     #[serde(default)]
     pub(crate) near_cache: Option<NearCacheSection>,
+    /// TLS settings of a `rediss://` store; absent: the system's roots, no client certificate.
+    #[serde(default)]
+    pub(crate) tls: Option<TlsSection>,
 }
 
 impl Default for StoreSection {
@@ -175,8 +179,26 @@ impl Default for StoreSection {
             url: None,
             namespace: None,
             near_cache: None,
+            tls: None,
         }
     }
+}
+
+/// `session_store.tls`: PEM files, relative to the configuration file's directory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+// The field names are the configuration keys (`ca_file`, `cert_file`, `key_file`).
+#[allow(clippy::struct_field_names)]
+pub(crate) struct TlsSection {
+    /// CA certificate(s) the server's certificate must chain to, instead of the system's roots.
+    #[serde(default)]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Client certificate chain, for servers that require one (with `key_file`).
+    #[serde(default)]
+    pub(crate) cert_file: Option<PathBuf>,
+    /// The client certificate's private key (with `cert_file`).
+    #[serde(default)]
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 /// `session_store.near_cache`.
@@ -208,6 +230,38 @@ impl NearCacheSection {
         jwt_exchange::store::NearCacheConfig::default()
             .with_max_entries(self.max_entries)
             .with_max_age(self.max_age)
+    }
+}
+
+impl TlsSection {
+    /// Reads the PEM files (relative paths from `dir`, the configuration file's directory).
+    fn read(&self, dir: &Path) -> Result<jwt_exchange_redis::RedisTls, ConfigError> {
+        let pem = |key: &str, file: &Path| -> Result<Vec<u8>, ConfigError> {
+            let full = if file.is_relative() {
+                dir.join(file)
+            } else {
+                file.to_owned()
+            };
+            let bytes = std::fs::read(&full).map_err(|e| {
+                ConfigError::new(key, format!("cannot read {}: {e}", full.display()))
+            })?;
+            if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+                Ok(bytes)
+            } else {
+                Err(ConfigError::new(
+                    key,
+                    format!("{} is not a PEM file", full.display()),
+                ))
+            }
+        };
+        let mut tls = jwt_exchange_redis::RedisTls::new();
+        if let Some(ca) = &self.ca_file {
+            tls = tls.with_ca_pem(pem("tls.ca_file", ca)?);
+        }
+        if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+            tls = tls.with_client_identity(pem("tls.cert_file", cert)?, pem("tls.key_file", key)?);
+        }
+        Ok(tls)
     }
 }
 
@@ -271,6 +325,8 @@ pub(crate) struct Loaded {
     pub(crate) path: PathBuf,
     pub(crate) file: FileConfig,
     pub(crate) policies: PolicyConfig,
+    /// `session_store.tls` with its PEM files read (so `--check` finds a missing one).
+    pub(crate) redis_tls: Option<jwt_exchange_redis::RedisTls>,
 }
 
 /// Reads, parses and validates `path`.
@@ -351,6 +407,13 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
         )));
     }
     validate_store(&file.session_store).map_err(|e| invalid(e.under("session_store")))?;
+    let redis_tls = file
+        .session_store
+        .tls
+        .as_ref()
+        .map(|t| t.read(path.parent().unwrap_or(Path::new("."))))
+        .transpose()
+        .map_err(|e| invalid(e.under("session_store")))?;
     for (i, s) in file.bearer.secrets.iter().enumerate() {
         decode_secret(&s.secret)
             .map_err(|m| invalid(ConfigError::new(format!("bearer.secrets[{i}].secret"), m)))?;
@@ -365,6 +428,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
         path: path.to_owned(),
         file,
         policies,
+        redis_tls,
     })
 }
 
@@ -389,17 +453,56 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
             "near_cache",
             "only redis and postgres stores take a near_cache (the other stores are in process already)",
         )),
-        _ => match &s.near_cache {
-            Some(nc) if nc.max_entries == 0 => Err(ConfigError::new(
-                "near_cache.max_entries",
-                "must be at least 1 (remove near_cache to turn it off)",
-            )),
-            Some(nc) if nc.max_age.is_zero() => Err(ConfigError::new(
-                "near_cache.max_age",
-                "must be positive (remove near_cache to turn it off)",
-            )),
-            _ => Ok(()),
-        },
+        _ if s.tls.is_some() && s.kind != StoreKind::Redis => Err(ConfigError::new(
+            "tls",
+            "only the redis store takes tls settings (TLS to PostgreSQL is not supported yet)",
+        )),
+        _ => {
+            validate_tls(s)?;
+            match &s.near_cache {
+                Some(nc) if nc.max_entries == 0 => Err(ConfigError::new(
+                    "near_cache.max_entries",
+                    "must be at least 1 (remove near_cache to turn it off)",
+                )),
+                Some(nc) if nc.max_age.is_zero() => Err(ConfigError::new(
+                    "near_cache.max_age",
+                    "must be positive (remove near_cache to turn it off)",
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// `session_store.tls` goes with a `rediss://` URL, and a client certificate with its key; a
+/// URL that turns certificate verification off is refused whatever the rest says.
+fn validate_tls(s: &StoreSection) -> Result<(), ConfigError> {
+    let url = s.url.as_deref().unwrap_or_default();
+    if url.contains("#insecure") {
+        return Err(ConfigError::new(
+            "url",
+            "#insecure (no certificate verification) is refused",
+        ));
+    }
+    let Some(tls) = &s.tls else {
+        return Ok(());
+    };
+    if !url.starts_with("rediss://") {
+        return Err(ConfigError::new(
+            "tls",
+            "needs a rediss:// url (the url asks for a plaintext connection)",
+        ));
+    }
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(_), None) => Err(ConfigError::new(
+            "tls.key_file",
+            "required with tls.cert_file",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "tls.cert_file",
+            "required with tls.key_file",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -577,5 +680,79 @@ mod tests {
             let e = store(bad).expect_err(bad);
             assert!(e.contains(what), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn tls_goes_with_rediss_and_a_key_with_its_certificate() {
+        for ok in [
+            "{ type: redis, url: 'rediss://h' }",
+            "{ type: redis, url: 'rediss://h', tls: {} }",
+            "{ type: redis, url: 'rediss://h:6380', tls: { ca_file: ca.pem } }",
+            "{ type: redis, url: 'rediss://h', tls: { cert_file: c.pem, key_file: k.pem } }",
+        ] {
+            assert_eq!(store(ok), Ok(()), "{ok}");
+        }
+        for (bad, key) in [
+            (
+                "{ type: redis, url: 'redis://h', tls: { ca_file: ca.pem } }",
+                "`session_store.tls`: needs a rediss:// url",
+            ),
+            (
+                "{ type: postgres, url: 'postgres://h/db', tls: {} }",
+                "`session_store.tls`: only the redis store",
+            ),
+            (
+                "{ type: memory, tls: {} }",
+                "`session_store.tls`: only the redis store",
+            ),
+            (
+                "{ type: redis, url: 'rediss://h', tls: { cert_file: c.pem } }",
+                "`session_store.tls.key_file`",
+            ),
+            (
+                "{ type: redis, url: 'rediss://h', tls: { key_file: k.pem } }",
+                "`session_store.tls.cert_file`",
+            ),
+            (
+                "{ type: redis, url: 'rediss://h/#insecure' }",
+                "`session_store.url`: #insecure",
+            ),
+            (
+                "{ type: redis, url: 'rediss://h', tls: { ca: x } }",
+                "unknown field `ca`",
+            ),
+        ] {
+            let e = store(bad).expect_err(bad);
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tls_files_are_read_from_the_configuration_directory() {
+        let dir = std::env::temp_dir().join(format!(
+            "jwtx-tls-config-{}",
+            &jwt_exchange::session::SessionId::generate().as_str()[..12]
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("ca.pem"), pem).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("junk.pem"), "not pem").unwrap_or_else(|e| panic!("{e}"));
+        let section = |ca: &str| TlsSection {
+            ca_file: Some(PathBuf::from(ca)),
+            cert_file: None,
+            key_file: None,
+        };
+        let tls = section("ca.pem")
+            .read(&dir)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{tls:?}").contains("ca: \"given\""), "{tls:?}");
+        let missing = section("nope.pem").read(&dir).expect_err("missing file");
+        assert!(
+            missing.to_string().contains("tls.ca_file") && missing.to_string().contains("nope.pem"),
+            "{missing}"
+        );
+        let junk = section("junk.pem").read(&dir).expect_err("not PEM");
+        assert!(junk.to_string().contains("not a PEM file"), "{junk}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use jwt_exchange::{Clock, SystemClock};
 
 use crate::error::ConnectError;
+use crate::tls::RedisTls;
 
 /// Options of a [`RedisStore`](crate::RedisStore). Every field has a default; change them
 /// with the `with_*` methods.
@@ -36,6 +37,9 @@ pub struct RedisStoreConfig {
     /// instant; the store additionally never returns a session that is expired by this clock,
     /// so all backends agree even when clocks drift. Defaults to [`SystemClock`].
     pub clock: Arc<dyn Clock>,
+    /// TLS settings for a `rediss://` URL (feature `tls`); `None`: the system's roots, no
+    /// client certificate. Refused with a `redis://` URL.
+    pub tls: Option<RedisTls>,
 }
 
 impl Default for RedisStoreConfig {
@@ -45,6 +49,7 @@ impl Default for RedisStoreConfig {
             command_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
+            tls: None,
         }
     }
 }
@@ -56,6 +61,7 @@ impl fmt::Debug for RedisStoreConfig {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("clock", &self.clock)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -86,6 +92,13 @@ impl RedisStoreConfig {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[must_use]
+    pub fn with_tls(mut self, tls: RedisTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -26,6 +26,16 @@ pub enum ConnectError {
         /// The rejected prefix.
         prefix: String,
     },
+    /// TLS settings were given with a `redis://` URL; TLS needs `rediss://`.
+    #[error("TLS settings need a rediss:// URL; the URL asks for a plaintext connection")]
+    TlsWithoutRediss,
+    /// The URL turns certificate verification off (`rediss://…/#insecure`), which this crate
+    /// never does.
+    #[error("rediss://…#insecure (no certificate verification) is refused")]
+    InsecureTls,
+    /// TLS settings were given but the crate was built without its `tls` feature.
+    #[error("TLS to Redis needs the `tls` feature of jwt-exchange-redis")]
+    TlsFeatureOff,
     /// The server could not be reached or did not answer the first `PING`.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -14,7 +14,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubS
 
 use crate::error::{map_err, ConnectError};
 use crate::store::timed_out;
-use crate::{RedisStore, RedisStoreConfig};
+use crate::{RedisStore, RedisStoreConfig, RedisTls};
 
 /// First delay before re-subscribing after a loss; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -48,6 +48,8 @@ pub struct RedisInvalidatorConfig {
     pub command_timeout: Duration,
     /// Upper bound on establishing a connection. Defaults to 5 s.
     pub connect_timeout: Duration,
+    /// TLS settings for a `rediss://` URL, as [`RedisStoreConfig::tls`]. Defaults to `None`.
+    pub tls: Option<RedisTls>,
 }
 
 impl RedisInvalidatorConfig {
@@ -58,6 +60,7 @@ impl RedisInvalidatorConfig {
             heartbeat: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 
@@ -79,6 +82,13 @@ impl RedisInvalidatorConfig {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<RedisTls>) -> Self {
+        self.tls = tls;
         self
     }
 }
@@ -124,18 +134,13 @@ impl RedisInvalidator {
     /// Connects the publishing connection (checked with `PING`). Subscriptions are made by
     /// [`listen`](Invalidator::listen), in the background. Needs a Tokio runtime.
     pub async fn connect(url: &str, config: RedisInvalidatorConfig) -> Result<Self, ConnectError> {
-        let client = redis::Client::open(url).map_err(|e| ConnectError::InvalidUrl(Box::new(e)))?;
+        let client = crate::tls::client(url, config.tls.as_ref())?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))
             .set_max_delay(MAX_BACKOFF);
-        let mut publisher = tokio::time::timeout(
-            config.connect_timeout,
-            ConnectionManager::new_with_config(client.clone(), manager_config),
-        )
-        .await
-        .map_err(|_| StoreError::unavailable(timed_out("connect", config.connect_timeout)))?
-        .map_err(map_err)?;
+        let mut publisher =
+            crate::conn::manager(client.clone(), manager_config, config.connect_timeout).await?;
         tokio::time::timeout(
             config.command_timeout,
             redis::cmd("PING").query_async::<String>(&mut publisher),
@@ -298,12 +303,14 @@ impl RedisStore {
     ) -> Result<CachedStore<RedisStore>, ConnectError> {
         let connect_timeout = config.connect_timeout;
         let command_timeout = config.command_timeout;
+        let tls = config.tls.clone();
         let store = RedisStore::connect(url, config).await?;
         let invalidator = RedisInvalidator::connect(
             url,
             RedisInvalidatorConfig::new(store.invalidation_channel())
                 .with_command_timeout(command_timeout)
-                .with_connect_timeout(connect_timeout),
+                .with_connect_timeout(connect_timeout)
+                .with_tls(tls),
         )
         .await?;
         let cached = CachedStore::new(store, Arc::new(invalidator), near_cache);

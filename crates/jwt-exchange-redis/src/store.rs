@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use jwt_exchange::session::{Session, SessionId};
 use jwt_exchange::store::{SessionStore, StoreError};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 
 use crate::config::RedisStoreConfig;
 use crate::conn::Conn;
@@ -80,18 +80,12 @@ impl RedisStore {
     /// ```
     pub async fn connect(url: &str, config: RedisStoreConfig) -> Result<Self, ConnectError> {
         config.validate()?;
-        let client = redis::Client::open(url).map_err(|e| ConnectError::InvalidUrl(Box::new(e)))?;
+        let client = crate::tls::client(url, config.tls.as_ref())?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))
             .set_max_delay(Duration::from_secs(1));
-        let manager = tokio::time::timeout(
-            config.connect_timeout,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await
-        .map_err(|_| StoreError::unavailable(timed_out("connect", config.connect_timeout)))?
-        .map_err(map_err)?;
+        let manager = crate::conn::manager(client, manager_config, config.connect_timeout).await?;
         Self::with_conn(Conn::Single(manager), config).await
     }
 
@@ -116,9 +110,21 @@ impl RedisStore {
         config: RedisStoreConfig,
     ) -> Result<Self, ConnectError> {
         config.validate()?;
-        let client = redis::cluster::ClusterClient::builder(nodes.iter().copied())
+        // Each node's URL passes the same checks as a single server's (a `rediss://` scheme
+        // when TLS settings are given, never `#insecure`).
+        for node in nodes {
+            crate::tls::client(node, config.tls.as_ref())?;
+        }
+        let builder = redis::cluster::ClusterClient::builder(nodes.iter().copied())
             .connection_timeout(config.connect_timeout)
-            .response_timeout(config.command_timeout)
+            .response_timeout(config.command_timeout);
+        // `tls::client` above refused TLS settings without the `tls` feature.
+        #[cfg(feature = "tls")]
+        let builder = match crate::tls::cluster_certificates(config.tls.as_ref()) {
+            Some(certs) => builder.certs(certs),
+            None => builder,
+        };
+        let client = builder
             .build()
             .map_err(|e| ConnectError::InvalidUrl(Box::new(e)))?;
         let conn = tokio::time::timeout(config.connect_timeout, client.get_async_connection())

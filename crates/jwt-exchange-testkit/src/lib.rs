@@ -17,6 +17,7 @@ pub mod proxy;
 mod server;
 pub mod services;
 pub mod store_conformance;
+pub mod tls_redis;
 
 pub use keys::{b64, jwks, TestKey};
 pub use server::{Behavior, JwksServer};

@@ -358,6 +358,9 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Opened, Failure> {
             if let Some(ns) = &s.namespace {
                 cfg = cfg.with_key_prefix(ns.clone());
             }
+            if let Some(tls) = &loaded.redis_tls {
+                cfg = cfg.with_tls(tls.clone());
+            }
             let failed = |e: jwt_exchange_redis::ConnectError| {
                 Failure::Run(format!(
                     "connecting to the Redis session store: {}",

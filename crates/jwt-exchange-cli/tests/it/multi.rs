@@ -8,11 +8,12 @@
 use std::time::{Duration, Instant};
 
 use jwt_exchange::Algorithm;
+use jwt_exchange_testkit::tls_redis::TlsRedis;
 use jwt_exchange_testkit::{jwks, require_service, JwksServer, TestKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{config_yaml, ServerProcess, TempDir};
+use crate::common::{config_yaml, run, ServerProcess, TempDir};
 use crate::probe::Metrics;
 
 pub const ISS: &str = "https://idp.multi.test/";
@@ -402,4 +403,68 @@ fn near_cache_is_only_for_shared_stores() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{store}: {err}");
     }
+}
+
+/// `session_store.tls` end to end: `serve` logs in, authenticates and revokes through a
+/// TLS-only Redis that requires a client certificate (CA and client key pair from files, the
+/// near-cache's subscription over TLS too); without the client certificate it does not start,
+/// and says why; a missing file fails `--check` naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_over_redis_with_mutual_tls() {
+    let Some(redis) = TlsRedis::start(true).await else {
+        return;
+    };
+    let d = redis.dir().display();
+    let store = |tls: &str| {
+        format!(
+            "session_store:\n  type: redis\n  url: {}\n  namespace: {}\n  near_cache: {{ max_entries: 100, max_age: 60s }}\n  tls:\n{tls}",
+            redis.url(),
+            Backend::Redis.namespace()
+        )
+    };
+    let full = format!(
+        "    ca_file: {d}/ca.crt\n    cert_file: {d}/client.crt\n    key_file: {d}/client.key\n"
+    );
+    let setup = Setup::new("tls", &store(&full)).await;
+    let a = setup.server().await;
+    assert!(
+        a.log_text().contains("session near-cache on"),
+        "{}",
+        a.log_text()
+    );
+    let bearer = bearer(&a.base, &setup.token("svc-tls")).await;
+    assert_eq!(whoami(&a.base, &bearer).await.0, 200);
+    assert_eq!(revoke(&a.base, &bearer).await, 204);
+    assert_eq!(whoami(&a.base, &bearer).await.0, 401);
+    drop(a);
+
+    // The server asks for a client certificate this configuration does not give.
+    let no_identity = Setup::new(
+        "tls-no-identity",
+        &store(&format!("    ca_file: {d}/ca.crt\n")),
+    )
+    .await;
+    let config = no_identity.config.display().to_string();
+    let out = run(
+        &["serve", "--config", &config, "--listen", "127.0.0.1:0"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("connecting to the Redis session store"),
+        "{stderr}"
+    );
+    // "… received fatal alert: CertificateRequired", not "timed out".
+    assert!(
+        stderr.contains("CertificateRequired") && !stderr.contains("timed out"),
+        "the cause is named: {stderr}"
+    );
+
+    let missing = Setup::new("tls-missing", &store("    ca_file: /nonexistent/ca.pem\n")).await;
+    let config = missing.config.display().to_string();
+    let out = run(&["serve", "--config", &config, "--check"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("session_store.tls.ca_file"), "{stderr}");
 }

@@ -10,3 +10,5 @@ mod corrupt;
 mod faults;
 mod layout;
 mod near_cache;
+#[cfg(feature = "tls")]
+mod tls;

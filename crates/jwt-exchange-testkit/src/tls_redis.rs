@@ -1,0 +1,181 @@
+//! A TLS-only `redis-server` of a test's own, with a CA, a server and a client certificate
+//! made by `openssl` for the run: for the `rediss://` tests of the Redis store and the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jwt_exchange::session::SessionId;
+
+use crate::services::is_ci;
+
+/// A running TLS-only `redis-server` on a free loopback port, stopped (and its files removed)
+/// on drop. PEM files in [`dir`](Self::dir): `ca.crt`, `server.crt`/`.key` (for `127.0.0.1`
+/// and `localhost`), `client.crt`/`.key`.
+pub struct TlsRedis {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TlsRedis {
+    /// Starts one; with `mutual`, clients must present a certificate signed by the test CA.
+    /// `None` (after printing `skipped: …`) when `redis-server` or `openssl` is missing, except
+    /// under `CI=true`.
+    ///
+    /// # Panics
+    ///
+    /// When a tool is missing under `CI=true`, or the server does not start.
+    pub async fn start(mutual: bool) -> Option<TlsRedis> {
+        for (tool, version) in [("redis-server", "--version"), ("openssl", "version")] {
+            let found = Command::new(tool)
+                .arg(version)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !found {
+                assert!(!is_ci(), "{tool} not found (CI=true requires it)");
+                println!("skipped: {tool} not found");
+                return None;
+            }
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "jwtx-redis-tls-{}",
+            &SessionId::generate().as_str()[..12]
+        ));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        make_certificates(&dir);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let file = |name: &str| dir.join(name).display().to_string();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--tls-port", &port.to_string()])
+            .args(["--tls-cert-file", &file("server.crt")])
+            .args(["--tls-key-file", &file("server.key")])
+            .args(["--tls-ca-cert-file", &file("ca.crt")])
+            .args(["--tls-auth-clients", if mutual { "yes" } else { "no" }])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let server = TlsRedis { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some(server)
+    }
+
+    /// `rediss://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory of the PEM files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The contents of one of the PEM files.
+    ///
+    /// # Panics
+    ///
+    /// When the file does not exist.
+    pub fn pem(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).expect("a PEM file of the run")
+    }
+}
+
+/// A P-256 CA, and a server (`127.0.0.1`, `localhost`) and a client certificate it signed.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = [
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=jwtx test CA",
+    ];
+    run(&[&["req", "-x509"][..], &ec, &ca].concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write server.ext");
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")
+        .expect("write client.ext");
+    for who in ["server", "client"] {
+        let (key, csr, crt, ext, subject) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.crt"),
+            format!("{who}.ext"),
+            format!("/CN=jwtx test {who}"),
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", &subject],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+        ]);
+    }
+}
