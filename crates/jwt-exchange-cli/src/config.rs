@@ -235,7 +235,7 @@ impl NearCacheSection {
 
 impl TlsSection {
     /// Reads the PEM files (relative paths from `dir`, the configuration file's directory).
-    fn read(&self, dir: &Path) -> Result<jwt_exchange_redis::RedisTls, ConfigError> {
+    fn read(&self, dir: &Path) -> Result<jwt_exchange::store::StoreTls, ConfigError> {
         let pem = |key: &str, file: &Path| -> Result<Vec<u8>, ConfigError> {
             let full = if file.is_relative() {
                 dir.join(file)
@@ -254,7 +254,7 @@ impl TlsSection {
                 ))
             }
         };
-        let mut tls = jwt_exchange_redis::RedisTls::new();
+        let mut tls = jwt_exchange::store::StoreTls::new();
         if let Some(ca) = &self.ca_file {
             tls = tls.with_ca_pem(pem("tls.ca_file", ca)?);
         }
@@ -326,7 +326,7 @@ pub(crate) struct Loaded {
     pub(crate) file: FileConfig,
     pub(crate) policies: PolicyConfig,
     /// `session_store.tls` with its PEM files read (so `--check` finds a missing one).
-    pub(crate) redis_tls: Option<jwt_exchange_redis::RedisTls>,
+    pub(crate) store_tls: Option<jwt_exchange::store::StoreTls>,
 }
 
 /// Reads, parses and validates `path`.
@@ -407,7 +407,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
         )));
     }
     validate_store(&file.session_store).map_err(|e| invalid(e.under("session_store")))?;
-    let redis_tls = file
+    let store_tls = file
         .session_store
         .tls
         .as_ref()
@@ -428,7 +428,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, LoadError> {
         path: path.to_owned(),
         file,
         policies,
-        redis_tls,
+        store_tls,
     })
 }
 
@@ -453,9 +453,9 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
             "near_cache",
             "only redis and postgres stores take a near_cache (the other stores are in process already)",
         )),
-        _ if s.tls.is_some() && s.kind != StoreKind::Redis => Err(ConfigError::new(
+        StoreKind::Memory | StoreKind::Embedded if s.tls.is_some() => Err(ConfigError::new(
             "tls",
-            "only the redis store takes tls settings (TLS to PostgreSQL is not supported yet)",
+            "only redis and postgres stores take tls settings",
         )),
         _ => {
             validate_tls(s)?;
@@ -474,8 +474,9 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
     }
 }
 
-/// `session_store.tls` goes with a `rediss://` URL, and a client certificate with its key; a
-/// URL that turns certificate verification off is refused whatever the rest says.
+/// `session_store.tls` goes with a `rediss://` URL (Redis) or without `sslmode=disable`
+/// (PostgreSQL: TLS settings turn `sslmode=require` on), and a client certificate with its
+/// key; a URL that turns certificate verification off is refused whatever the rest says.
 fn validate_tls(s: &StoreSection) -> Result<(), ConfigError> {
     let url = s.url.as_deref().unwrap_or_default();
     if url.contains("#insecure") {
@@ -487,10 +488,16 @@ fn validate_tls(s: &StoreSection) -> Result<(), ConfigError> {
     let Some(tls) = &s.tls else {
         return Ok(());
     };
-    if !url.starts_with("rediss://") {
+    let plaintext = match s.kind {
+        StoreKind::Redis => (!url.starts_with("rediss://")).then_some("needs a rediss:// url"),
+        _ => url
+            .contains("sslmode=disable")
+            .then_some("cannot go with sslmode=disable"),
+    };
+    if let Some(why) = plaintext {
         return Err(ConfigError::new(
             "tls",
-            "needs a rediss:// url (the url asks for a plaintext connection)",
+            format!("{why} (the url asks for a plaintext connection)"),
         ));
     }
     match (&tls.cert_file, &tls.key_file) {
@@ -689,6 +696,8 @@ mod tests {
             "{ type: redis, url: 'rediss://h', tls: {} }",
             "{ type: redis, url: 'rediss://h:6380', tls: { ca_file: ca.pem } }",
             "{ type: redis, url: 'rediss://h', tls: { cert_file: c.pem, key_file: k.pem } }",
+            "{ type: postgres, url: 'postgres://h/db', tls: { ca_file: ca.pem } }",
+            "{ type: postgres, url: 'postgres://h/db?sslmode=require' }",
         ] {
             assert_eq!(store(ok), Ok(()), "{ok}");
         }
@@ -698,12 +707,12 @@ mod tests {
                 "`session_store.tls`: needs a rediss:// url",
             ),
             (
-                "{ type: postgres, url: 'postgres://h/db', tls: {} }",
-                "`session_store.tls`: only the redis store",
+                "{ type: postgres, url: 'postgres://h/db?sslmode=disable', tls: {} }",
+                "`session_store.tls`: cannot go with sslmode=disable",
             ),
             (
                 "{ type: memory, tls: {} }",
-                "`session_store.tls`: only the redis store",
+                "`session_store.tls`: only redis and postgres stores",
             ),
             (
                 "{ type: redis, url: 'rediss://h', tls: { cert_file: c.pem } }",

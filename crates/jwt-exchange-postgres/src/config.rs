@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jwt_exchange::store::StoreTls;
 use jwt_exchange::{Clock, SystemClock};
 
 use crate::error::ConnectError;
@@ -44,6 +45,10 @@ pub struct PostgresStoreConfig {
     /// the store behaves exactly like the other backends and like the rest of the service.
     /// Defaults to [`SystemClock`].
     pub clock: Arc<dyn Clock>,
+    /// TLS settings (feature `tls`): connections use TLS when this is set or the URL says
+    /// `sslmode=require`, with the server verified against this CA (or the system's roots).
+    /// Refused with `sslmode=disable`. Defaults to `None`.
+    pub tls: Option<StoreTls>,
 }
 
 impl Default for PostgresStoreConfig {
@@ -55,6 +60,7 @@ impl Default for PostgresStoreConfig {
             connect_timeout: Duration::from_secs(5),
             migrate_on_connect: true,
             clock: Arc::new(SystemClock),
+            tls: None,
         }
     }
 }
@@ -67,6 +73,7 @@ impl fmt::Debug for PostgresStoreConfig {
             .field("query_timeout", &self.query_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("migrate_on_connect", &self.migrate_on_connect)
+            .field("tls", &self.tls)
             .field("clock", &self.clock)
             .finish()
     }
@@ -98,6 +105,13 @@ impl PostgresStoreConfig {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    #[must_use]
+    pub fn with_tls(mut self, tls: StoreTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 

@@ -32,6 +32,16 @@ pub enum ConnectError {
     /// The pool could not be built.
     #[error("cannot build the connection pool")]
     Pool(#[source] BoxError),
+    /// TLS settings were given with `sslmode=disable`.
+    #[error("TLS settings were given but the connection string says sslmode=disable")]
+    TlsWithSslmodeDisable,
+    /// TLS was asked for (`sslmode=require`, or TLS settings) but the crate was built without
+    /// its `tls` feature.
+    #[error("TLS to PostgreSQL needs the `tls` feature of jwt-exchange-postgres")]
+    TlsFeatureOff,
+    /// The TLS settings are unusable (a PEM without a certificate, a key that does not parse).
+    #[error("invalid TLS settings")]
+    Tls(#[source] BoxError),
     /// The server could not be reached, or the migration failed.
     #[error(transparent)]
     Store(#[from] StoreError),

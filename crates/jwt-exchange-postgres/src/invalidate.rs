@@ -10,7 +10,7 @@ use jwt_exchange::store::{
     StoreError,
 };
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::error::{timed_out, ConnectError};
 use crate::{PostgresStore, PostgresStoreConfig};
@@ -146,6 +146,7 @@ impl Invalidator for PostgresInvalidator {
     /// (100 ms doubling to 1 s).
     fn listen(&self, listener: InvalidationListener) -> ListenGuard {
         let task = tokio::spawn(listener_task(
+            self.store.clone(),
             self.pg.clone(),
             self.config.clone(),
             self.store.config().query_timeout,
@@ -157,6 +158,7 @@ impl Invalidator for PostgresInvalidator {
 
 /// The listener task; runs until aborted.
 async fn listener_task(
+    store: PostgresStore,
     pg: tokio_postgres::Config,
     config: PostgresInvalidatorConfig,
     query_timeout: Duration,
@@ -164,7 +166,8 @@ async fn listener_task(
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        if let Some((client, notes, driver)) = subscribe(&pg, &config, query_timeout).await {
+        if let Some((client, notes, driver)) = subscribe(&store, &pg, &config, query_timeout).await
+        {
             listener.subscribed();
             backoff = MIN_BACKOFF;
             pump(&client, notes, config.heartbeat, &listener).await;
@@ -188,6 +191,7 @@ impl Drop for Driver {
 /// A new connection listening on the channel: its client, its notifications (the channel
 /// closes when the connection does), and the task driving it.
 async fn subscribe(
+    store: &PostgresStore,
     pg: &tokio_postgres::Config,
     config: &PostgresInvalidatorConfig,
     query_timeout: Duration,
@@ -197,10 +201,11 @@ async fn subscribe(
     Driver,
 )> {
     let connect_timeout = pg.get_connect_timeout().copied().unwrap_or(query_timeout);
-    let (client, mut connection) = tokio::time::timeout(connect_timeout, pg.connect(NoTls))
-        .await
-        .ok()?
-        .ok()?;
+    let (client, mut connection) =
+        tokio::time::timeout(connect_timeout, store.connect_like_pool(pg.clone()))
+            .await
+            .ok()?
+            .ok()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let driver = Driver(tokio::spawn(async move {
         while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {

@@ -105,12 +105,29 @@
 //! listens again. Every instance sharing a schema must use the near-cache, since a revocation
 //! that notifies nobody leaves cached copies elsewhere alive for up to `max_age` (default
 //! 60 s). See `docs/operations.md`.
+//!
+//! # TLS
+//!
+//! With the `tls` feature, connections (the pool's and the listener's) use TLS when the URL
+//! says `sslmode=require` or [`PostgresStoreConfig::tls`] is set: rustls on AWS-LC, the
+//! server's certificate verified against the system's roots or the given CA
+//! ([`StoreTls`](jwt_exchange::store::StoreTls)), host name included, and a client
+//! certificate presented when one is given. Otherwise connections are plaintext; libpq's
+//! default `sslmode=prefer` counts as `disable`, because TLS that anyone in the path can
+//! decline protects nothing.
+//!
+//! # Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `tls` | off | TLS as above (`tokio-postgres-rustls`, rustls) |
 
 mod config;
 mod error;
 mod invalidate;
 mod migrate;
 mod store;
+mod tls;
 
 pub use config::PostgresStoreConfig;
 pub use error::ConnectError;

@@ -6,7 +6,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use jwt_exchange::session::{Session, SessionId};
 use jwt_exchange::store::{SessionStore, StoreError};
 use tokio::time::{error::Elapsed, timeout_at, Instant};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::Row;
+
+use crate::tls::Connector;
 
 use crate::config::PostgresStoreConfig;
 use crate::error::{timed_out, unavailable, ConnectError};
@@ -40,6 +43,9 @@ pub struct PostgresStore {
     pool: Pool,
     sql: Sql,
     config: PostgresStoreConfig,
+    /// How the pool's connections are opened (TLS or not), for the invalidator's own
+    /// connections too.
+    connector: (SslMode, Connector),
 }
 
 impl fmt::Debug for PostgresStore {
@@ -59,8 +65,12 @@ impl PostgresStore {
     /// embedded migrations, creating the schema if needed.
     ///
     /// `url` is a libpq-style URL or key/value string (`postgres://user:pw@host:5432/db`,
-    /// `host=/run/postgresql dbname=auth`). Connections are plain TCP or Unix sockets
-    /// (no TLS). Needs a Tokio runtime with I/O and time enabled.
+    /// `host=/run/postgresql dbname=auth`). Connections use TLS when the URL says
+    /// `sslmode=require` or [`PostgresStoreConfig::tls`] is set (feature `tls`; the server's
+    /// certificate and host name are verified), and are plain TCP or Unix sockets otherwise:
+    /// `sslmode=prefer`, libpq's default, is treated as `disable`, since a TLS that an attacker
+    /// in the path can refuse protects nothing. Needs a Tokio runtime with I/O and time
+    /// enabled.
     ///
     /// ```no_run
     /// use jwt_exchange_postgres::{PostgresStore, PostgresStoreConfig};
@@ -79,9 +89,12 @@ impl PostgresStore {
         if pg.get_application_name().is_none() {
             pg.application_name("jwt-exchange");
         }
+        let connector = crate::tls::connector(&mut pg, config.tls.as_ref())?;
+        let connector = (pg.get_ssl_mode(), connector);
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            // `Clone::clone`: the connector is `NoTls` (`Copy`) without the `tls` feature.
+            Clone::clone(&connector.1),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -98,6 +111,7 @@ impl PostgresStore {
             pool,
             sql: Sql::new(&config.schema),
             config,
+            connector,
         };
         if store.config.migrate_on_connect {
             store.migrate().await?;
@@ -138,6 +152,25 @@ impl PostgresStore {
     /// The store's options.
     pub fn config(&self) -> &PostgresStoreConfig {
         &self.config
+    }
+
+    /// Opens a connection of its own for `pg` (a listener's), the way the pool opens its:
+    /// the same `sslmode` and connector.
+    pub(crate) async fn connect_like_pool(
+        &self,
+        mut pg: tokio_postgres::Config,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<
+                tokio_postgres::Socket,
+                <Connector as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+            >,
+        ),
+        tokio_postgres::Error,
+    > {
+        pg.ssl_mode(self.connector.0);
+        pg.connect(Clone::clone(&self.connector.1)).await
     }
 
     fn now(&self) -> i64 {

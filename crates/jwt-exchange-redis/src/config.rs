@@ -7,7 +7,7 @@ use std::time::Duration;
 use jwt_exchange::{Clock, SystemClock};
 
 use crate::error::ConnectError;
-use crate::tls::RedisTls;
+use jwt_exchange::store::StoreTls;
 
 /// Options of a [`RedisStore`](crate::RedisStore). Every field has a default; change them
 /// with the `with_*` methods.
@@ -39,7 +39,7 @@ pub struct RedisStoreConfig {
     pub clock: Arc<dyn Clock>,
     /// TLS settings for a `rediss://` URL (feature `tls`); `None`: the system's roots, no
     /// client certificate. Refused with a `redis://` URL.
-    pub tls: Option<RedisTls>,
+    pub tls: Option<StoreTls>,
 }
 
 impl Default for RedisStoreConfig {
@@ -97,7 +97,7 @@ impl RedisStoreConfig {
 
     /// Sets [`tls`](Self::tls).
     #[must_use]
-    pub fn with_tls(mut self, tls: RedisTls) -> Self {
+    pub fn with_tls(mut self, tls: StoreTls) -> Self {
         self.tls = Some(tls);
         self
     }

@@ -14,7 +14,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubS
 
 use crate::error::{map_err, ConnectError};
 use crate::store::timed_out;
-use crate::{RedisStore, RedisStoreConfig, RedisTls};
+use jwt_exchange::store::StoreTls;
+
+use crate::{RedisStore, RedisStoreConfig};
 
 /// First delay before re-subscribing after a loss; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -49,7 +51,7 @@ pub struct RedisInvalidatorConfig {
     /// Upper bound on establishing a connection. Defaults to 5 s.
     pub connect_timeout: Duration,
     /// TLS settings for a `rediss://` URL, as [`RedisStoreConfig::tls`]. Defaults to `None`.
-    pub tls: Option<RedisTls>,
+    pub tls: Option<StoreTls>,
 }
 
 impl RedisInvalidatorConfig {
@@ -87,7 +89,7 @@ impl RedisInvalidatorConfig {
 
     /// Sets [`tls`](Self::tls).
     #[must_use]
-    pub fn with_tls(mut self, tls: Option<RedisTls>) -> Self {
+    pub fn with_tls(mut self, tls: Option<StoreTls>) -> Self {
         self.tls = tls;
         self
     }

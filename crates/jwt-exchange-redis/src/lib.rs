@@ -106,7 +106,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `cluster` | off | [`RedisStore::connect_cluster`] (the `redis` crate's `cluster-async`) |
-//! | `tls` | off | `rediss://` URLs and [`RedisTls`] (a private CA, client certificates), with rustls; the server's certificate and host name are always verified |
+//! | `tls` | off | `rediss://` URLs and [`StoreTls`](jwt_exchange::store::StoreTls) (a private CA, client certificates), with rustls; the server's certificate and host name are always verified |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -123,4 +123,3 @@ pub use config::RedisStoreConfig;
 pub use error::ConnectError;
 pub use invalidate::{RedisInvalidator, RedisInvalidatorConfig};
 pub use store::RedisStore;
-pub use tls::RedisTls;

@@ -1,5 +1,6 @@
 //! A TLS-only `redis-server` of a test's own, with a CA, a server and a client certificate
-//! made by `openssl` for the run: for the `rediss://` tests of the Redis store and the binary.
+//! made by `openssl` for the run ([`make_certificates`]): for the TLS tests of the store
+//! backends and the binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -107,8 +108,14 @@ impl TlsRedis {
     }
 }
 
-/// A P-256 CA, and a server (`127.0.0.1`, `localhost`) and a client certificate it signed.
-fn make_certificates(dir: &Path) {
+/// Writes a P-256 CA (`ca.crt`, `ca.key`), and a server (`server.crt`/`.key`, for
+/// `127.0.0.1` and `localhost`) and a client certificate (`client.crt`/`.key`) it signed, into
+/// `dir`, with the `openssl` command-line tool.
+///
+/// # Panics
+///
+/// When `openssl` is missing or fails.
+pub fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)

@@ -358,7 +358,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Opened, Failure> {
             if let Some(ns) = &s.namespace {
                 cfg = cfg.with_key_prefix(ns.clone());
             }
-            if let Some(tls) = &loaded.redis_tls {
+            if let Some(tls) = &loaded.store_tls {
                 cfg = cfg.with_tls(tls.clone());
             }
             let failed = |e: jwt_exchange_redis::ConnectError| {
@@ -427,6 +427,9 @@ fn postgres_config(loaded: &Loaded, migrate: bool) -> jwt_exchange_postgres::Pos
         jwt_exchange_postgres::PostgresStoreConfig::default().with_migrate_on_connect(migrate);
     if let Some(ns) = &loaded.file.session_store.namespace {
         cfg = cfg.with_schema(ns.clone());
+    }
+    if let Some(tls) = &loaded.store_tls {
+        cfg = cfg.with_tls(tls.clone());
     }
     cfg
 }

@@ -468,3 +468,64 @@ async fn serve_over_redis_with_mutual_tls() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("session_store.tls.ca_file"), "{stderr}");
 }
+
+/// `session_store.tls` with PostgreSQL: `serve` logs in, authenticates and revokes over TLS,
+/// trusting the local server's own ("snakeoil", `localhost`) certificate as the CA, and the
+/// server reports every connection of the schema's instance as encrypted. Skipped like the
+/// store crate's TLS tests when the server has no such certificate (a failure under CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_over_postgres_with_tls() {
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let Some(url) = Backend::Postgres.url().await else {
+        return;
+    };
+    let ssl: String = pg(&url)
+        .await
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if ssl != "on" || !std::path::Path::new(SNAKEOIL).exists() {
+        let why = format!("postgres has no TLS with {SNAKEOIL} (ssl = {ssl})");
+        assert!(!jwt_exchange_testkit::services::is_ci(), "{why}");
+        println!("skipped: {why}");
+        return;
+    }
+    let Some(tls_url) = url
+        .split_once("@127.0.0.1")
+        .map(|(a, b)| format!("{a}@localhost{b}"))
+    else {
+        println!("skipped: JWTX_POSTGRES_URL is not on 127.0.0.1");
+        return;
+    };
+    let ns = Backend::Postgres.namespace();
+    let app = format!("jwtx-e2e-tls-{ns}");
+    let sep = if tls_url.contains('?') { '&' } else { '?' };
+    let yaml = format!(
+        "session_store:\n  type: postgres\n  url: '{tls_url}{sep}application_name={app}'\n  namespace: {ns}\n  near_cache: {{ max_entries: 100, max_age: 60s }}\n  tls:\n    ca_file: {SNAKEOIL}\n"
+    );
+    let setup = Setup::new("pg-tls", &yaml).await;
+    let a = setup.server().await;
+    let bearer = bearer(&a.base, &setup.token("svc-pg-tls")).await;
+    assert_eq!(whoami(&a.base, &bearer).await.0, 200);
+    assert_eq!(revoke(&a.base, &bearer).await, 204);
+    assert_eq!(whoami(&a.base, &bearer).await.0, 401);
+    let encrypted: Vec<bool> = pg(&url)
+        .await
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        encrypted.len() >= 2 && encrypted.iter().all(|ssl| *ssl),
+        "{encrypted:?}"
+    );
+    drop(a);
+    Backend::Postgres.cleanup(&url, &ns).await;
+}

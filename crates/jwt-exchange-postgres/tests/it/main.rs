@@ -8,3 +8,5 @@ mod corrupt;
 mod faults;
 mod migrations;
 mod near_cache;
+#[cfg(feature = "tls")]
+mod tls;

@@ -5,19 +5,20 @@
 use std::time::{Duration, Instant};
 
 use jwt_exchange::session::{Session, SessionId};
+use jwt_exchange::store::StoreTls;
 use jwt_exchange::store::{NearCacheConfig, SessionStore};
-use jwt_exchange_redis::{ConnectError, RedisStore, RedisTls};
+use jwt_exchange_redis::{ConnectError, RedisStore};
 use jwt_exchange_testkit::tls_redis::TlsRedis;
 
 use crate::common::config;
 
 /// Trusts the test CA.
-fn tls(server: &TlsRedis) -> RedisTls {
-    RedisTls::new().with_ca_pem(server.pem("ca.crt"))
+fn tls(server: &TlsRedis) -> StoreTls {
+    StoreTls::new().with_ca_pem(server.pem("ca.crt"))
 }
 
 /// Trusts the test CA and presents the test client certificate.
-fn mutual_tls(server: &TlsRedis) -> RedisTls {
+fn mutual_tls(server: &TlsRedis) -> StoreTls {
     tls(server).with_client_identity(server.pem("client.crt"), server.pem("client.key"))
 }
 

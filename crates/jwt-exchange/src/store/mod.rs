@@ -21,6 +21,7 @@ use crate::session::{Session, SessionId};
 mod memory;
 mod near_cache;
 mod sweep;
+mod tls;
 
 pub use memory::MemoryStore;
 pub use near_cache::{
@@ -28,6 +29,7 @@ pub use near_cache::{
     NearCacheConfig, NearCacheStats,
 };
 pub use sweep::{spawn_sweeper, SweeperHandle};
+pub use tls::StoreTls;
 
 /// A boxed error from a store backend, kept as the source of a [`StoreError`].
 pub type BoxError = Box<dyn Error + Send + Sync>;
