@@ -166,7 +166,8 @@ pub(crate) struct StoreSection {
     /// off.
     #[serde(default)]
     pub(crate) near_cache: Option<NearCacheSection>,
-    /// TLS settings of a `rediss://` store; absent: the system's roots, no client certificate.
+    /// TLS settings of a Redis (`rediss://`) or PostgreSQL store; absent: the system's roots
+    /// (when the URL asks for TLS), no client certificate.
     #[serde(default)]
     pub(crate) tls: Option<TlsSection>,
 }
@@ -474,38 +475,38 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
     }
 }
 
-/// `session_store.tls` goes with a `rediss://` URL (Redis) or without `sslmode=disable`
-/// (PostgreSQL: TLS settings turn `sslmode=require` on), and a client certificate with its
-/// key; a URL that turns certificate verification off is refused whatever the rest says.
+/// The URL as the store crate will read it at start-up (parsed; never `#insecure`; with
+/// `session_store.tls`, a `rediss://` URL or no `sslmode=disable`), and a client certificate
+/// with its key.
 fn validate_tls(s: &StoreSection) -> Result<(), ConfigError> {
     let url = s.url.as_deref().unwrap_or_default();
-    if url.contains("#insecure") {
-        return Err(ConfigError::new(
-            "url",
-            "#insecure (no certificate verification) is refused",
-        ));
-    }
-    let Some(tls) = &s.tls else {
-        return Ok(());
+    let tls = s.tls.is_some();
+    let checked = match s.kind {
+        StoreKind::Redis => jwt_exchange_redis::check_url(url, tls).map_err(|e| {
+            let key = match e {
+                jwt_exchange_redis::ConnectError::TlsWithoutRediss => "tls",
+                _ => "url",
+            };
+            (key, crate::cmd::serve::chain(&e))
+        }),
+        StoreKind::Postgres => {
+            jwt_exchange_postgres::check_connection_string(url, tls).map_err(|e| {
+                let key = match e {
+                    jwt_exchange_postgres::ConnectError::TlsWithSslmodeDisable if tls => "tls",
+                    _ => "url",
+                };
+                (key, crate::cmd::serve::chain(&e))
+            })
+        }
+        StoreKind::Memory | StoreKind::Embedded => Ok(false),
     };
-    let plaintext = match s.kind {
-        StoreKind::Redis => (!url.starts_with("rediss://")).then_some("needs a rediss:// url"),
-        _ => url
-            .contains("sslmode=disable")
-            .then_some("cannot go with sslmode=disable"),
-    };
-    if let Some(why) = plaintext {
-        return Err(ConfigError::new(
-            "tls",
-            format!("{why} (the url asks for a plaintext connection)"),
-        ));
-    }
-    match (&tls.cert_file, &tls.key_file) {
-        (Some(_), None) => Err(ConfigError::new(
+    checked.map_err(|(key, why)| ConfigError::new(key, why))?;
+    match s.tls.as_ref().map(|t| (&t.cert_file, &t.key_file)) {
+        Some((Some(_), None)) => Err(ConfigError::new(
             "tls.key_file",
             "required with tls.cert_file",
         )),
-        (None, Some(_)) => Err(ConfigError::new(
+        Some((None, Some(_))) => Err(ConfigError::new(
             "tls.cert_file",
             "required with tls.key_file",
         )),
@@ -698,17 +699,19 @@ mod tests {
             "{ type: redis, url: 'rediss://h', tls: { cert_file: c.pem, key_file: k.pem } }",
             "{ type: postgres, url: 'postgres://h/db', tls: { ca_file: ca.pem } }",
             "{ type: postgres, url: 'postgres://h/db?sslmode=require' }",
+            "{ type: redis, url: 'REDISS://h', tls: {} }",
+            "{ type: postgres, url: 'postgres://h/db?sslmode=disable&sslmode=require', tls: {} }",
         ] {
             assert_eq!(store(ok), Ok(()), "{ok}");
         }
         for (bad, key) in [
             (
                 "{ type: redis, url: 'redis://h', tls: { ca_file: ca.pem } }",
-                "`session_store.tls`: needs a rediss:// url",
+                "`session_store.tls`: TLS settings need a rediss:// URL",
             ),
             (
                 "{ type: postgres, url: 'postgres://h/db?sslmode=disable', tls: {} }",
-                "`session_store.tls`: cannot go with sslmode=disable",
+                "`session_store.tls`: TLS settings were given but the connection string says sslmode=disable",
             ),
             (
                 "{ type: memory, tls: {} }",
@@ -724,11 +727,23 @@ mod tests {
             ),
             (
                 "{ type: redis, url: 'rediss://h/#insecure' }",
-                "`session_store.url`: #insecure",
+                "`session_store.url`: rediss://…#insecure (no certificate verification) is refused",
             ),
             (
                 "{ type: redis, url: 'rediss://h', tls: { ca: x } }",
                 "unknown field `ca`",
+            ),
+            (
+                "{ type: postgres, url: 'host=h sslmode = disable', tls: {} }",
+                "`session_store.tls`: TLS settings were given",
+            ),
+            (
+                "{ type: postgres, url: 'postgres://h/db?sslnegotiation=direct&sslmode=disable' }",
+                "`session_store.url`: TLS settings were given",
+            ),
+            (
+                "{ type: redis, url: 'http://h' }",
+                "`session_store.url`: invalid Redis URL",
             ),
         ] {
             let e = store(bad).expect_err(bad);

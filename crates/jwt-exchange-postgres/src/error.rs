@@ -39,6 +39,10 @@ pub enum ConnectError {
     /// its `tls` feature.
     #[error("TLS to PostgreSQL needs the `tls` feature of jwt-exchange-postgres")]
     TlsFeatureOff,
+    /// The listener's connection string asks for TLS but the store's connections do not use
+    /// it (give both the same string).
+    #[error("the listener's connection string asks for TLS, the store's does not")]
+    ListenerTlsMismatch,
     /// The TLS settings are unusable (a PEM without a certificate, a key that does not parse).
     #[error("invalid TLS settings")]
     Tls(#[source] BoxError),

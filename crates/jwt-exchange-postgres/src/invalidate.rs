@@ -115,8 +115,16 @@ impl PostgresInvalidator {
             .parse()
             .map_err(|e: tokio_postgres::Error| ConnectError::InvalidUrl(Box::new(e)))?;
         pg.connect_timeout(store.config().connect_timeout);
-        if pg.get_application_name().is_none() {
-            pg.application_name("jwt-exchange-listen");
+        // The listener is told apart from the pool in `pg_stat_activity`: `<name>-listen`.
+        let name = format!(
+            "{}-listen",
+            pg.get_application_name().unwrap_or("jwt-exchange")
+        );
+        pg.application_name(&name);
+        // Connections open like the store's (same sslmode and TLS settings); a listener URL
+        // that asks for TLS the store does not use is refused rather than quietly plaintext.
+        if crate::tls::decide(&pg, store.config().tls.is_some())? && !store.uses_tls() {
+            return Err(ConnectError::ListenerTlsMismatch);
         }
         if config.channel.is_empty() || config.channel.len() > MAX_CHANNEL {
             return Err(StoreError::unavailable("channel must be 1 to 63 bytes").into());

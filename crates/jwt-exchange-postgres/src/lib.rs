@@ -133,3 +133,4 @@ pub use config::PostgresStoreConfig;
 pub use error::ConnectError;
 pub use invalidate::{PostgresInvalidator, PostgresInvalidatorConfig};
 pub use store::PostgresStore;
+pub use tls::check_connection_string;

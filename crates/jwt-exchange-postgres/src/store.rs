@@ -154,6 +154,11 @@ impl PostgresStore {
         &self.config
     }
 
+    /// Whether the pool's connections use TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.connector.0 == SslMode::Require
+    }
+
     /// Opens a connection of its own for `pg` (a listener's), the way the pool opens its:
     /// the same `sslmode` and connector.
     pub(crate) async fn connect_like_pool(

@@ -3,7 +3,7 @@
 //! never "TLS if the server offers it" (which an attacker in the path can refuse).
 
 use jwt_exchange::store::StoreTls;
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{SslMode, SslNegotiation};
 
 use crate::error::ConnectError;
 
@@ -15,23 +15,55 @@ pub(crate) type Connector = tokio_postgres_rustls::MakeRustlsConnect;
 pub(crate) type Connector = tokio_postgres::NoTls;
 
 /// Sets `pg`'s `sslmode` to what this store does (`require` or `disable`) and returns the
-/// connector: TLS when the URL says `sslmode=require` or `tls` is given, refused when `tls`
-/// is given with `sslmode=disable`; plaintext otherwise (the default `prefer` included).
+/// connector (see [`decide`]).
 pub(crate) fn connector(
     pg: &mut tokio_postgres::Config,
     tls: Option<&StoreTls>,
 ) -> Result<Connector, ConnectError> {
-    let want_tls = match (pg.get_ssl_mode(), tls) {
-        (SslMode::Disable, Some(_)) => return Err(ConnectError::TlsWithSslmodeDisable),
-        (SslMode::Require, _) | (_, Some(_)) => true,
-        _ => false,
-    };
+    let want_tls = decide(pg, tls.is_some())?;
     pg.ssl_mode(if want_tls {
         SslMode::Require
     } else {
         SslMode::Disable
     });
     build(want_tls, tls)
+}
+
+/// Whether connections for `pg` use TLS: yes when it says `sslmode=require` or
+/// `sslnegotiation=direct` (a TLS handshake straight away), or TLS settings are given; refused
+/// when either of the latter comes with `sslmode=disable`; no otherwise (the default `prefer`
+/// included).
+pub(crate) fn decide(
+    pg: &tokio_postgres::Config,
+    tls_settings: bool,
+) -> Result<bool, ConnectError> {
+    let direct = pg.get_ssl_negotiation() == SslNegotiation::Direct;
+    match pg.get_ssl_mode() {
+        SslMode::Disable if tls_settings || direct => Err(ConnectError::TlsWithSslmodeDisable),
+        SslMode::Require => Ok(true),
+        _ => Ok(tls_settings || direct),
+    }
+}
+
+/// Checks a connection string the way [`PostgresStore::connect`] will, without connecting: it
+/// parses, and TLS settings (`tls_settings`) do not meet `sslmode=disable`. Whether the
+/// connections will use TLS is `Ok(true)`. For configuration checks (`jwt-exchange serve
+/// --check`).
+///
+/// ```
+/// use jwt_exchange_postgres::check_connection_string;
+///
+/// assert_eq!(check_connection_string("postgres://u@h/db", false).ok(), Some(false));
+/// assert_eq!(check_connection_string("postgres://u@h/db?sslmode=require", false).ok(), Some(true));
+/// assert!(check_connection_string("host=h sslmode = disable", true).is_err());
+/// ```
+///
+/// [`PostgresStore::connect`]: crate::PostgresStore::connect
+pub fn check_connection_string(url: &str, tls_settings: bool) -> Result<bool, ConnectError> {
+    let pg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| ConnectError::InvalidUrl(Box::new(e)))?;
+    decide(&pg, tls_settings)
 }
 
 #[cfg(not(feature = "tls"))]
@@ -110,27 +142,41 @@ mod tests {
     #[test]
     fn plaintext_unless_required_and_never_prefer() {
         // `prefer` (the default) would take plaintext from anyone who refuses TLS: plaintext.
-        assert_eq!(mode("postgres://u@h/db", None), Ok(SslMode::Disable));
-        assert_eq!(
-            mode("postgres://u@h/db?sslmode=prefer", None),
-            Ok(SslMode::Disable)
-        );
-        assert_eq!(
-            mode("postgres://u@h/db?sslmode=disable", None),
-            Ok(SslMode::Disable)
-        );
-        let e = mode("postgres://u@h/db?sslmode=disable", Some(&StoreTls::new()))
-            .expect_err("TLS settings with sslmode=disable");
-        assert!(e.contains("sslmode=disable"), "{e}");
+        for url in [
+            "postgres://u@h/db",
+            "postgres://u@h/db?sslmode=prefer",
+            "postgres://u@h/db?sslmode=disable",
+            "host=h dbname=d",
+        ] {
+            assert_eq!(mode(url, None), Ok(SslMode::Disable), "{url}");
+        }
+        for url in [
+            "postgres://u@h/db?sslmode=disable",
+            "host=h sslmode = disable",
+            "host=h sslmode='disable'",
+        ] {
+            let e = mode(url, Some(&StoreTls::new())).expect_err(url);
+            assert!(e.contains("sslmode=disable"), "{url}: {e}");
+            assert!(check_connection_string(url, true).is_err(), "{url}");
+        }
+        // A direct TLS handshake never becomes plaintext.
+        let direct_off = "postgres://u@h/db?sslnegotiation=direct&sslmode=disable";
+        assert!(check_connection_string(direct_off, false).is_err());
+        assert_eq!(check_connection_string("host=h", false).ok(), Some(false));
     }
 
     #[cfg(feature = "tls")]
     #[test]
-    fn tls_when_required_or_configured() {
-        assert_eq!(
-            mode("postgres://u@h/db?sslmode=require", None),
-            Ok(SslMode::Require)
-        );
+    fn tls_when_required_directed_or_configured() {
+        for url in [
+            "postgres://u@h/db?sslmode=require",
+            // `direct` with the default mode: TLS (tokio-postgres alone refuses `prefer` with
+            // `direct`; it must not become plaintext).
+            "postgres://u@h/db?sslnegotiation=direct",
+            "host=h sslmode = require",
+        ] {
+            assert_eq!(mode(url, None), Ok(SslMode::Require), "{url}");
+        }
         let ca = StoreTls::new().with_ca_pem(b"not a certificate".to_vec());
         let e = mode("postgres://u@h/db", Some(&ca)).expect_err("no certificate in the PEM");
         assert!(e.contains("CA certificate"), "{e}");

@@ -123,3 +123,4 @@ pub use config::RedisStoreConfig;
 pub use error::ConnectError;
 pub use invalidate::{RedisInvalidator, RedisInvalidatorConfig};
 pub use store::RedisStore;
+pub use tls::check_url;

@@ -11,8 +11,8 @@ use jwt_exchange::session::SessionId;
 use crate::services::is_ci;
 
 /// A running TLS-only `redis-server` on a free loopback port, stopped (and its files removed)
-/// on drop. PEM files in [`dir`](Self::dir): `ca.crt`, `server.crt`/`.key` (for `127.0.0.1`
-/// and `localhost`), `client.crt`/`.key`.
+/// on drop. PEM files in [`dir`](Self::dir): `ca.crt`, `server.crt`/`.key` (for `localhost`),
+/// `client.crt`/`.key`.
 pub struct TlsRedis {
     child: Child,
     dir: PathBuf,
@@ -83,9 +83,10 @@ impl TlsRedis {
         Some(server)
     }
 
-    /// `rediss://127.0.0.1:<port>`.
+    /// `rediss://localhost:<port>` (the name in the server's certificate; `127.0.0.1` is
+    /// not in it, which host-name checks can use).
     pub fn url(&self) -> String {
-        format!("rediss://127.0.0.1:{}", self.port)
+        format!("rediss://localhost:{}", self.port)
     }
 
     /// The TLS port.
@@ -109,7 +110,7 @@ impl TlsRedis {
 }
 
 /// Writes a P-256 CA (`ca.crt`, `ca.key`), and a server (`server.crt`/`.key`, for
-/// `127.0.0.1` and `localhost`) and a client certificate (`client.crt`/`.key`) it signed, into
+/// `localhost` only) and a client certificate (`client.crt`/`.key`) it signed, into
 /// `dir`, with the `openssl` command-line tool.
 ///
 /// # Panics
@@ -148,7 +149,7 @@ pub fn make_certificates(dir: &Path) {
     run(&[&["req", "-x509"][..], &ec, &ca].concat());
     std::fs::write(
         dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
     )
     .expect("write server.ext");
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")

@@ -510,22 +510,27 @@ async fn serve_over_postgres_with_tls() {
     assert_eq!(whoami(&a.base, &bearer).await.0, 200);
     assert_eq!(revoke(&a.base, &bearer).await, 204);
     assert_eq!(whoami(&a.base, &bearer).await.0, 401);
-    let encrypted: Vec<bool> = pg(&url)
-        .await
-        .query(
-            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.application_name = $1",
-            &[&app],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert!(
-        encrypted.len() >= 2 && encrypted.iter().all(|ssl| *ssl),
-        "{encrypted:?}"
-    );
+    // The pool's connections and the listener's (`<app>-listen`) are encrypted.
+    let encrypted = |name: String| {
+        let url = url.clone();
+        async move {
+            pg(&url)
+                .await
+                .query(
+                    "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                     WHERE a.application_name = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, bool>(0))
+                .collect::<Vec<bool>>()
+        }
+    };
+    let pool = encrypted(app.clone()).await;
+    assert!(!pool.is_empty() && pool.iter().all(|ssl| *ssl), "{pool:?}");
+    assert_eq!(encrypted(format!("{app}-listen")).await, [true]);
     drop(a);
     Backend::Postgres.cleanup(&url, &ns).await;
 }
