@@ -187,3 +187,21 @@ pub fn make_certificates(dir: &Path) {
         ]);
     }
 }
+
+/// An error's message and its sources', `: `-separated: what a TLS test matches the
+/// handshake's reason (`UnknownIssuer`, `CertificateRequired`, …) against.
+///
+/// ```
+/// let e = std::io::Error::other("outer");
+/// assert_eq!(jwt_exchange_testkit::tls_redis::error_chain(&e), "outer");
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}

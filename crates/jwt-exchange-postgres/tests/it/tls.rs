@@ -8,7 +8,7 @@
 use jwt_exchange::store::{NearCacheConfig, SessionStore, StoreTls};
 use jwt_exchange_postgres::{ConnectError, PostgresStore};
 use jwt_exchange_testkit::services::is_ci;
-use jwt_exchange_testkit::tls_redis::make_certificates;
+use jwt_exchange_testkit::tls_redis::{error_chain as chain, make_certificates};
 
 use crate::common::{cleanup, config, postgres_url, raw, session};
 
@@ -154,15 +154,4 @@ fn other_ca() -> Vec<u8> {
     let pem = std::fs::read(dir.join("ca.crt")).expect("ca.crt");
     let _ = std::fs::remove_dir_all(&dir);
     pem
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }

@@ -8,7 +8,7 @@ use jwt_exchange::session::{Session, SessionId};
 use jwt_exchange::store::StoreTls;
 use jwt_exchange::store::{NearCacheConfig, SessionStore};
 use jwt_exchange_redis::{ConnectError, RedisStore};
-use jwt_exchange_testkit::tls_redis::TlsRedis;
+use jwt_exchange_testkit::tls_redis::{error_chain as chain, TlsRedis};
 
 use crate::common::config;
 
@@ -32,18 +32,6 @@ fn session(identity: &str) -> Session {
         now,
         now + 3600,
     )
-}
-
-/// The messages of `e` and its sources, joined.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }
 
 #[tokio::test]
