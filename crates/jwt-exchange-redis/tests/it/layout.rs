@@ -76,8 +76,16 @@ async fn sweep_counts_natively_expired_sessions_once() {
     let Some((store, url)) = common::store().await else {
         return;
     };
+    // One expiry for all short sessions, three seconds out: the first sweep below runs well
+    // before it even on a loaded machine (with a one-second TTL, a second boundary passing
+    // during the creates made it count them as expired), and the sleep waits exactly past it.
+    let expires = common::now() + 3;
     let short: Vec<_> = (0..20)
-        .map(|i| session(&format!("s{}", i % 3), 1))
+        .map(|i| {
+            let mut s = session(&format!("s{}", i % 3), 3);
+            s.expires_at = expires;
+            s
+        })
         .collect();
     let long = session("s0", 600);
     for s in short.iter().chain([&long]) {
@@ -87,7 +95,17 @@ async fn sweep_counts_natively_expired_sessions_once() {
     store.delete(&short[0].id).await.expect("delete");
     assert_eq!(store.sweep().await.expect("sweep"), 0);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis();
+    let left = u128::try_from(expires * 1000)
+        .expect("positive")
+        .saturating_sub(now_ms);
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(left).unwrap_or(3000) + 150,
+    ))
+    .await;
     assert_eq!(store.sweep().await.expect("sweep"), 19);
     assert_eq!(store.sweep().await.expect("sweep"), 0);
     assert_eq!(store.get(&long.id).await.expect("get"), Some(long.clone()));
