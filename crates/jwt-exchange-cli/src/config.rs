@@ -148,7 +148,8 @@ pub(crate) struct ProvidersSection {
 }
 
 /// `session_store`.
-#[derive(Debug, Deserialize)]
+/// `Debug` leaves the URL out (it may hold a password).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StoreSection {
     #[serde(rename = "type", default)]
@@ -182,6 +183,19 @@ impl Default for StoreSection {
             near_cache: None,
             tls: None,
         }
+    }
+}
+
+impl std::fmt::Debug for StoreSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSection")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("namespace", &self.namespace)
+            .field("near_cache", &self.near_cache)
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
@@ -311,13 +325,21 @@ fn default_bearer_issuer() -> String {
     "jwt-exchange".to_owned()
 }
 
-/// One inline bearer secret.
-#[derive(Debug, Deserialize)]
+/// One inline bearer secret. `Debug` shows the `kid` only.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InlineSecret {
     pub(crate) kid: String,
     /// base64url (no padding) of at least 32 bytes.
     pub(crate) secret: String,
+}
+
+impl std::fmt::Debug for InlineSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineSecret")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A loaded, validated configuration.
@@ -749,6 +771,21 @@ mod tests {
             let e = store(bad).expect_err(bad);
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn debug_shows_no_secret_and_no_store_url() {
+        let file: FileConfig = serde_norway::from_str(
+            "session_store: { type: redis, url: 'redis://:hunter2@h:6379' }\n\
+             bearer: { secrets: [ { kid: k1, secret: AAAAsecretAAAA } ] }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{file:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AAAAsecretAAAA"),
+            "{shown}"
+        );
+        assert!(shown.contains("k1") && shown.contains("Redis"), "{shown}");
     }
 
     #[test]
