@@ -108,6 +108,48 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The certificate the local PostgreSQL serves TLS with in the test set-up: the distribution's
+/// self-signed "snakeoil" certificate, for `localhost`. TLS tests trust it as their CA.
+pub const POSTGRES_TLS_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// Lists whether each server connection whose `application_name` is `$1` uses TLS (one
+/// `bool` column): how the PostgreSQL TLS tests see what the server saw.
+pub const POSTGRES_SSL_BY_APPLICATION: &str = "SELECT s.ssl FROM pg_stat_ssl s \
+     JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1";
+
+/// For a PostgreSQL TLS test: `url` with `localhost` (the certificate's name) for
+/// `127.0.0.1`, when the server has TLS on (`ssl`, the value of `SHOW ssl`) and
+/// [`POSTGRES_TLS_CERT`] exists. Otherwise prints `skipped: …` and returns `None`.
+///
+/// ```
+/// use jwt_exchange_testkit::services::postgres_tls_url;
+/// # if std::path::Path::new(jwt_exchange_testkit::services::POSTGRES_TLS_CERT).exists() {
+/// assert_eq!(
+///     postgres_tls_url("postgres://u@127.0.0.1:5432/db", "on").as_deref(),
+///     Some("postgres://u@localhost:5432/db")
+/// );
+/// # }
+/// ```
+///
+/// # Panics
+///
+/// When TLS or the certificate is missing and `CI=true`.
+pub fn postgres_tls_url(url: &str, ssl: &str) -> Option<String> {
+    if ssl != "on" || !std::path::Path::new(POSTGRES_TLS_CERT).exists() {
+        let why = format!("postgres has no TLS with {POSTGRES_TLS_CERT} (ssl = {ssl})");
+        assert!(!is_ci(), "{why} (CI=true requires it)");
+        println!("skipped: {why}");
+        return None;
+    }
+    let local = url
+        .split_once("@127.0.0.1")
+        .map(|(a, b)| format!("{a}@localhost{b}"));
+    if local.is_none() {
+        println!("skipped: JWTX_POSTGRES_URL is not on 127.0.0.1");
+    }
+    local
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,9 @@
 use std::time::{Duration, Instant};
 
 use jwt_exchange::Algorithm;
+use jwt_exchange_testkit::services::{
+    postgres_tls_url, POSTGRES_SSL_BY_APPLICATION, POSTGRES_TLS_CERT,
+};
 use jwt_exchange_testkit::tls_redis::TlsRedis;
 use jwt_exchange_testkit::{jwks, require_service, JwksServer, TestKey};
 use reqwest::StatusCode;
@@ -475,7 +478,6 @@ async fn serve_over_redis_with_mutual_tls() {
 /// store crate's TLS tests when the server has no such certificate (a failure under CI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_over_postgres_with_tls() {
-    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
     let Some(url) = Backend::Postgres.url().await else {
         return;
     };
@@ -485,24 +487,14 @@ async fn serve_over_postgres_with_tls() {
         .await
         .unwrap()
         .get(0);
-    if ssl != "on" || !std::path::Path::new(SNAKEOIL).exists() {
-        let why = format!("postgres has no TLS with {SNAKEOIL} (ssl = {ssl})");
-        assert!(!jwt_exchange_testkit::services::is_ci(), "{why}");
-        println!("skipped: {why}");
-        return;
-    }
-    let Some(tls_url) = url
-        .split_once("@127.0.0.1")
-        .map(|(a, b)| format!("{a}@localhost{b}"))
-    else {
-        println!("skipped: JWTX_POSTGRES_URL is not on 127.0.0.1");
+    let Some(tls_url) = postgres_tls_url(&url, &ssl) else {
         return;
     };
     let ns = Backend::Postgres.namespace();
     let app = format!("jwtx-e2e-tls-{ns}");
     let sep = if tls_url.contains('?') { '&' } else { '?' };
     let yaml = format!(
-        "session_store:\n  type: postgres\n  url: '{tls_url}{sep}application_name={app}'\n  namespace: {ns}\n  near_cache: {{ max_entries: 100, max_age: 60s }}\n  tls:\n    ca_file: {SNAKEOIL}\n"
+        "session_store:\n  type: postgres\n  url: '{tls_url}{sep}application_name={app}'\n  namespace: {ns}\n  near_cache: {{ max_entries: 100, max_age: 60s }}\n  tls:\n    ca_file: {POSTGRES_TLS_CERT}\n"
     );
     let setup = Setup::new("pg-tls", &yaml).await;
     let a = setup.server().await;
@@ -516,11 +508,7 @@ async fn serve_over_postgres_with_tls() {
         async move {
             pg(&url)
                 .await
-                .query(
-                    "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-                     WHERE a.application_name = $1",
-                    &[&name],
-                )
+                .query(POSTGRES_SSL_BY_APPLICATION, &[&name])
                 .await
                 .unwrap()
                 .iter()

@@ -7,12 +7,12 @@
 
 use jwt_exchange::store::{NearCacheConfig, SessionStore, StoreTls};
 use jwt_exchange_postgres::{ConnectError, PostgresStore};
-use jwt_exchange_testkit::services::is_ci;
+use jwt_exchange_testkit::services::{
+    postgres_tls_url, POSTGRES_SSL_BY_APPLICATION, POSTGRES_TLS_CERT,
+};
 use jwt_exchange_testkit::tls_redis::{error_chain as chain, make_certificates};
 
 use crate::common::{cleanup, config, postgres_url, raw, session};
-
-const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
 /// The server's URL with `localhost` for its host (the certificate's name), and the CA.
 async fn tls_server() -> Option<(String, StoreTls)> {
@@ -23,20 +23,8 @@ async fn tls_server() -> Option<(String, StoreTls)> {
         .await
         .expect("SHOW ssl")
         .get(0);
-    let ca = std::fs::read(SNAKEOIL).ok();
-    let (Some(ca), "on") = (ca, ssl.as_str()) else {
-        let why = format!("postgres has no TLS with {SNAKEOIL} (ssl = {ssl})");
-        assert!(!is_ci(), "{why} (CI=true requires it)");
-        println!("skipped: {why}");
-        return None;
-    };
-    let Some(url) = url
-        .split_once("@127.0.0.1")
-        .map(|(a, b)| format!("{a}@localhost{b}"))
-    else {
-        println!("skipped: JWTX_POSTGRES_URL is not on 127.0.0.1");
-        return None;
-    };
+    let url = postgres_tls_url(&url, &ssl)?;
+    let ca = std::fs::read(POSTGRES_TLS_CERT).expect("the server's certificate");
     Some((url, StoreTls::new().with_ca_pem(ca)))
 }
 
@@ -50,11 +38,7 @@ fn with_param(url: &str, param: &str) -> String {
 async fn tls_of(url: &str, app: &str) -> Vec<bool> {
     raw(url)
         .await
-        .query(
-            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.application_name = $1",
-            &[&app],
-        )
+        .query(POSTGRES_SSL_BY_APPLICATION, &[&app])
         .await
         .expect("pg_stat_ssl")
         .iter()
