@@ -1,6 +1,6 @@
 //! Where group → policy assignments and policy documents come from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,11 +142,35 @@ pub struct StaticDirectory {
 struct State {
     groups: BTreeMap<String, Vec<String>>,
     policies: BTreeMap<String, Arc<Policy>>,
+    /// The policy ids in sorted order (the order of `policies`).
+    ids: Box<[String]>,
+    /// Each group's policies as positions in `ids`, ascending and without repeats. A login
+    /// looks its groups up here (one hash each instead of a B-tree descent of string
+    /// comparisons) and merges small integers instead of sorting strings: with 200 groups,
+    /// that was about a sixth of a login.
+    group_index: HashMap<String, Box<[u32]>>,
 }
 
 impl State {
     fn build(cfg: PolicyConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
+        let ids: Box<[String]> = cfg.policies.keys().cloned().collect();
+        // `validate` has checked that every attached policy exists.
+        let position = |id: &String| {
+            ids.binary_search(id)
+                .ok()
+                .and_then(|i| u32::try_from(i).ok())
+        };
+        let group_index = cfg
+            .groups
+            .iter()
+            .map(|(g, attached)| {
+                let mut at: Vec<u32> = attached.iter().filter_map(position).collect();
+                at.sort_unstable();
+                at.dedup();
+                (g.clone(), at.into_boxed_slice())
+            })
+            .collect();
         Ok(State {
             groups: cfg.groups,
             policies: cfg
@@ -154,6 +178,8 @@ impl State {
                 .into_iter()
                 .map(|(k, v)| (k, Arc::new(v)))
                 .collect(),
+            ids,
+            group_index,
         })
     }
 }
@@ -248,10 +274,16 @@ impl Directory for StaticDirectory {
     async fn policies_for_groups(&self, groups: &[String]) -> Result<Vec<String>, DirectoryError> {
         let state = self.snapshot();
         // Typically one policy per group: one allocation, no growth.
-        let mut ids: Vec<String> = Vec::with_capacity(groups.len());
+        let mut at: Vec<u32> = Vec::with_capacity(groups.len());
+        let mut sorted = true;
         for g in groups {
-            if let Some(attached) = state.groups.get(g) {
-                ids.extend(attached.iter().cloned());
+            if let Some(attached) = state.group_index.get(g.as_str()) {
+                // Each group's list is sorted; the union needs a sort only if they interleave.
+                sorted &= match (at.last(), attached.first()) {
+                    (Some(last), Some(first)) => last < first,
+                    _ => true,
+                };
+                at.extend_from_slice(attached);
             } else {
                 self.unmatched.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
@@ -261,9 +293,11 @@ impl Directory for StaticDirectory {
                 );
             }
         }
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
+        if !sorted {
+            at.sort_unstable();
+            at.dedup();
+        }
+        Ok(at.iter().map(|&i| state.ids[i as usize].clone()).collect())
     }
 
     async fn policy(&self, id: &str) -> Result<Option<Arc<Policy>>, DirectoryError> {
@@ -325,6 +359,46 @@ mod tests {
         assert_eq!(ids, s(&["ReadAll", "WriteData"]));
         assert_eq!(d.unmatched_groups(), 0);
         assert!(d.policies_for_groups(&[]).await.unwrap().is_empty());
+    }
+
+    /// The group index gives what the plain definition gives: the union of the groups'
+    /// policy ids, sorted and without repeats, over many overlapping and interleaving groups
+    /// (lists in any order, with repeats) and token group lists with repeats and strangers.
+    #[tokio::test]
+    async fn group_index_matches_the_union_of_the_configured_lists() {
+        let mut x: u64 = 0x853C_49E6_748F_EA9B;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let allow = || Policy::new(vec![Statement::allow(["a:*"], ["*"])]);
+        let mut cfg = PolicyConfig::default();
+        for p in 0..40 {
+            cfg = cfg.with_policy(format!("P{p:02}"), allow());
+        }
+        for g in 0..30 {
+            let attached: Vec<String> = (0..next(5)).map(|_| format!("P{:02}", next(40))).collect();
+            cfg = cfg.with_group(format!("g{g}"), attached);
+        }
+        let d = StaticDirectory::new(cfg.clone()).unwrap();
+        for _ in 0..500 {
+            let groups: Vec<String> = (0..next(8)).map(|_| format!("g{}", next(35))).collect();
+            let expected: Vec<String> = groups
+                .iter()
+                .filter_map(|g| cfg.groups.get(g))
+                .flatten()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(
+                d.policies_for_groups(&groups).await.unwrap(),
+                expected,
+                "{groups:?}"
+            );
+        }
     }
 
     #[tokio::test]
