@@ -3,6 +3,7 @@
 
 mod cmd;
 mod config;
+mod latency;
 mod logging;
 
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -17,6 +17,7 @@ use jwt_exchange::store::{CachedStore, MemoryStore, NearCacheStats, SessionStore
 use jwt_exchange::{Exchange, SystemClock, Verifier};
 
 use crate::config::{Loaded, StoreKind};
+use crate::latency::Latency;
 use crate::Failure;
 
 /// `serve` arguments.
@@ -85,6 +86,12 @@ impl Server {
         if let Some(fa) = &loaded.file.forward_auth {
             auth = auth.forward_auth(fa.clone());
         }
+        let ops_routes = [
+            (Method::GET, "/healthz"),
+            (Method::GET, "/readyz"),
+            (Method::GET, "/metrics"),
+        ];
+        let latency = Latency::new(jwt_exchange::axum::routes().into_iter().chain(ops_routes));
         let ops = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -92,15 +99,21 @@ impl Server {
             .with_state(Ops {
                 exchange: exchange.clone(),
                 near_cache: opened.near_cache,
+                latency: Arc::clone(&latency),
             });
         let server = &loaded.file.server;
-        let app =
-            auth.build()
-                .merge(ops)
-                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    server.request_timeout,
-                ));
+        // The duration layer is outermost, so a request cut off by the timeout counts too.
+        let app = auth
+            .build()
+            .merge(ops)
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                server.request_timeout,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                latency,
+                crate::latency::record,
+            ));
         Ok(Server {
             app,
             exchange,
@@ -486,6 +499,7 @@ async fn healthz() -> &'static str {
 struct Ops {
     exchange: Exchange,
     near_cache: Option<NearCacheProbe>,
+    latency: Arc<Latency>,
 }
 
 /// 200 once every provider's keys are loaded and the store answers; 503 otherwise, with the
@@ -574,6 +588,7 @@ async fn metrics(State(ops): State<Ops>) -> Response {
     if let Some(probe) = &ops.near_cache {
         near_cache_metrics(&mut out, &probe());
     }
+    ops.latency.write(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -108,6 +108,11 @@ async fn login_whoami_forward_auth_revoke_and_metrics() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // A path no route declares (carrying a secret someone pasted into a URL): 404, counted
+    // under `route="unmatched"`, and the path is not a label.
+    let pasted = format!("{base}/auth/jwt/{bearer}");
+    assert_eq!(http.get(&pasted).send().await.unwrap().status(), 404);
+
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
@@ -143,6 +148,26 @@ async fn login_whoami_forward_auth_revoke_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("jwtx_active_sessions 0"), "{metrics}");
+    // Request durations per declared route: both logins, both checks, the two reads of the
+    // session and the logout; the rest under one series; never a path as a label.
+    let duration = "jwtx_http_request_duration_seconds";
+    for (method, route, n) in [
+        ("POST", "/auth/jwt/login", 2),
+        ("GET", "/auth/check", 2),
+        ("GET", "/auth/session", 2),
+        ("DELETE", "/auth/session", 1),
+        ("", "unmatched", 1),
+    ] {
+        let labels = format!("method=\"{method}\",route=\"{route}\"");
+        for line in [
+            format!("{duration}_count{{{labels}}} {n}"),
+            format!("{duration}_bucket{{{labels},le=\"+Inf\"}} {n}"),
+        ] {
+            assert!(metrics.contains(&line), "{line} in {metrics}");
+        }
+    }
+    assert!(metrics.contains(&format!("# TYPE {duration} histogram")));
+    assert!(!metrics.contains(&bearer), "{metrics}");
 
     // Graceful shutdown on SIGTERM, and no token in the (TRACE-level) log.
     let status = server.terminate();
