@@ -5,6 +5,7 @@
 //! `cargo run --release -p jwt-exchange-bench --bin scale [-- --quick] [--max N]`
 
 use std::hint::black_box;
+use std::mem::size_of;
 use std::time::Instant;
 
 use jwt_exchange::session::{Session, SessionId};
@@ -13,7 +14,7 @@ use jwt_exchange::{Algorithm, Clock, SystemClock};
 use jwt_exchange_bench::fixture::{
     entra_token, runtime, standard_roles, Fixture, Options, ACTION, RESOURCE,
 };
-use jwt_exchange_bench::harness::{fmt_ns, header, rss_bytes, target};
+use jwt_exchange_bench::harness::{fmt_ns, header, rss_bytes, target, Stats};
 use jwt_exchange_bench::{Bench, Case};
 use jwt_exchange_testkit::claims::ENTRA_ISSUER;
 
@@ -24,6 +25,8 @@ const PROBES: usize = 4096;
 
 struct Sized {
     count: usize,
+    /// How much the process grew while the store was filled (the store's footprint), in bytes.
+    bytes: u64,
     fx: Fixture,
     bearers: Vec<String>,
     token: String,
@@ -109,6 +112,7 @@ fn main() {
     drop(login_cases);
 
     let last = sized.len() - 1;
+    let floor = memory_floor(&bench, &sized, &label);
     for (what, stats) in [("authenticate + authorize", &auth), ("login", &login)] {
         let r = stats[last].ratio.unwrap_or(f64::NAN);
         target(
@@ -122,6 +126,7 @@ fn main() {
             r <= 1.10,
         );
     }
+    report_floor(&floor, &auth, &label(sized[last].count));
     // Keep the fixtures alive until here; dropping a million sessions takes a moment.
     let t = Instant::now();
     drop(sized);
@@ -192,8 +197,92 @@ fn fill(rt: &tokio::runtime::Runtime, count: usize, now: i64) -> Sized {
     let token = entra_token(fx.key(Algorithm::RS256), &standard_roles());
     Sized {
         count,
+        bytes: rss.unwrap_or(approx as u64 * count as u64),
         fx,
         bearers,
         token,
     }
+}
+
+/// The least any store could add at the largest size: one memory access per request, with the
+/// same probes (`floor` from [`memory_floor`], `auth` the `authenticate + authorize` table).
+fn report_floor(floor: &[Stats], auth: &[Stats], largest: &str) {
+    if let (Some(read), Some(base), Some(measured)) = (floor.last(), auth.first(), auth.last()) {
+        let bound = (base.median + read.median - floor[0].median) / base.median;
+        println!(
+            "floor: a store that answered with one memory access (one random line per probe, \
+             in a region the size of the {largest} store: {} against {} for the 1k store's) \
+             could not do better than {bound:.2}× at {largest}; measured {:.2}×",
+            fmt_ns(read.median),
+            fmt_ns(floor[0].median),
+            measured.ratio.unwrap_or(f64::NAN),
+        );
+    }
+}
+
+/// The latency of one dependent memory access with the access pattern of the
+/// `authenticate + authorize` table: [`PROBES`] cache lines at random places in a region as
+/// large as each store's footprint (every page of it touched, as a store's are), visited in a
+/// random cycle, each read waiting on the one before. A request must read at least one line of
+/// its session, so the difference between the largest region and the 1k one is a lower bound
+/// on what the larger store adds to a request, whatever its layout.
+fn memory_floor(bench: &Bench, sized: &[Sized], label: &dyn Fn(usize) -> String) -> Vec<Stats> {
+    const LINE: usize = 64 / size_of::<u64>();
+    const PAGE: usize = 4096 / size_of::<u64>();
+    let arenas: Vec<(usize, Vec<u64>)> = sized
+        .iter()
+        .map(|s| {
+            let words = (s.bytes as usize / size_of::<u64>()).max(PROBES * LINE);
+            let mut arena = vec![0u64; words];
+            // Touch every page, so the region is resident like the store's.
+            for w in arena.iter_mut().step_by(PAGE) {
+                *w = 1;
+            }
+            let lines = words / LINE;
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ s.count as u64;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut picked: Vec<usize> = Vec::with_capacity(PROBES);
+            let mut seen = std::collections::HashSet::with_capacity(PROBES);
+            while picked.len() < PROBES.min(lines) {
+                let line = (next() % lines as u64) as usize;
+                if seen.insert(line) {
+                    picked.push(line * LINE);
+                }
+            }
+            // `picked` is in random order: link it into one cycle.
+            for k in 0..picked.len() {
+                arena[picked[k]] = picked[(k + 1) % picked.len()] as u64;
+            }
+            (picked[0], arena)
+        })
+        .collect();
+    let mut cases: Vec<Case<'_>> = arenas
+        .iter()
+        .zip(sized)
+        .map(|((start, arena), s)| {
+            let mut at = *start;
+            Case::new(
+                format!(
+                    "one dependent read, {:.0} MiB region ({} store)",
+                    arena.len() as f64 * 8.0 / 1_048_576.0,
+                    label(s.count)
+                ),
+                move |n| {
+                    for _ in 0..n {
+                        at = arena[at] as usize;
+                    }
+                    black_box(at);
+                },
+            )
+        })
+        .collect();
+    bench.compare(
+        "the memory floor: one dependent read per probe, regions as large as the stores",
+        &mut cases,
+    )
 }
