@@ -8,7 +8,8 @@ use std::fmt;
 /// certificate to present when the server asks for one (mutual TLS).
 ///
 /// The store crates always verify the server's certificate, host name included; nothing here
-/// turns that off. `Debug` names what is set, never the bytes (the key is a secret).
+/// turns that off. `Debug` names what is set, never the bytes (the key is a secret), and the
+/// key's bytes are overwritten with zeros when the value is dropped.
 ///
 /// ```
 /// use jwt_exchange::store::StoreTls;
@@ -23,7 +24,27 @@ use std::fmt;
 pub struct StoreTls {
     ca_pem: Option<Vec<u8>>,
     /// Client certificate chain and private key, both PEM.
-    identity: Option<(Vec<u8>, Vec<u8>)>,
+    identity: Option<(Vec<u8>, KeyPem)>,
+}
+
+/// A private key's PEM bytes, overwritten with zeros when dropped (best effort, as
+/// [`BearerSecret`](crate::session::BearerSecret): copies a TLS library makes of the key are
+/// out of reach).
+#[derive(Clone, PartialEq, Eq)]
+struct KeyPem(Vec<u8>);
+
+impl KeyPem {
+    fn wipe(&mut self) {
+        self.0.fill(0);
+        // Keeps the writes from being optimized away as dead stores.
+        std::hint::black_box(&mut self.0);
+    }
+}
+
+impl Drop for KeyPem {
+    fn drop(&mut self) {
+        self.wipe();
+    }
 }
 
 impl StoreTls {
@@ -64,7 +85,7 @@ impl StoreTls {
         cert_chain_pem: impl Into<Vec<u8>>,
         key_pem: impl Into<Vec<u8>>,
     ) -> Self {
-        self.identity = Some((cert_chain_pem.into(), key_pem.into()));
+        self.identity = Some((cert_chain_pem.into(), KeyPem(key_pem.into())));
         self
     }
 
@@ -85,7 +106,7 @@ impl StoreTls {
     pub fn client_identity(&self) -> Option<(&[u8], &[u8])> {
         self.identity
             .as_ref()
-            .map(|(cert, key)| (cert.as_slice(), key.as_slice()))
+            .map(|(cert, key)| (cert.as_slice(), key.0.as_slice()))
     }
 }
 
@@ -100,5 +121,22 @@ impl fmt::Debug for StoreTls {
             .field("ca", &ca)
             .field("client_identity", &self.identity.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_wiped_in_place_and_clones_own_their_bytes() {
+        let tls = StoreTls::new().with_client_identity(b"CERT".to_vec(), b"KEY".to_vec());
+        let copy = tls.clone();
+        let mut key = tls.identity.clone().map(|(_, k)| k).expect("identity set");
+        let at = key.0.as_ptr();
+        key.wipe();
+        assert_eq!((key.0.as_ptr(), &key.0[..]), (at, &[0u8; 3][..]));
+        drop(tls);
+        assert_eq!(copy.client_identity(), Some((&b"CERT"[..], &b"KEY"[..])));
     }
 }
