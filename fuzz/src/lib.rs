@@ -8,6 +8,7 @@
 //! | `token` | [`KeySet::verify_compact`], [`Verifier::verify`] | no panic; nothing verifies unless it is one of the checked-in fixture tokens; error messages never contain a token segment |
 //! | `jwks` | [`KeySet::from_json`] | no panic; a loaded set has 1..=[`MAX_KEYS`] keys; tokens signed by keys the set cannot know (fresh keys, HMAC, `none`) never verify against it |
 //! | `config` | `Providers` / `PolicyConfig` / `HttpConfig` from JSON, YAML and TOML, `validate`, `ForwardAuthConfig::new` | no panic; a configuration that validates builds a verifier and an exchange; it survives a serialize / parse round trip unchanged |
+//! | `json` | the strict JSON parser of headers and claim sets (`jwt_exchange::__fuzzing`) | no panic; same acceptance, error kind and value as its `serde_json`-based reference |
 //! | `pointer` | [`jwt_exchange::pointer`] | no panic; same answer as `serde_json::Value::pointer` for every well-formed pointer |
 //! | `login_body` | `POST /auth/jwt/login` and `POST /oauth2/token` through the axum router | no panic; only 200 / 400 / 401 / 413 / 415; every error body is the constant `{"error","error_description"}` shape; a 200's bearer authenticates; a login that succeeded had a JSON object body |
 //!
@@ -281,6 +282,15 @@ pub fn escapes_are_valid(ptr: &str) -> bool {
     b.iter()
         .enumerate()
         .all(|(i, c)| *c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// `json` target: the strict parser that reads every token header and claim set (hand-written,
+/// borrowing, duplicate members refused at every depth) gives exactly what its `serde_json`-based
+/// reference gives on any bytes: the same acceptance, the same error kind, the same value.
+pub fn check_json(data: &[u8]) {
+    if let Err(e) = jwt_exchange::__fuzzing::strict_json_differential(data) {
+        panic!("{e}");
+    }
 }
 
 /// `pointer` target: the first line is the pointer, the rest a JSON document.

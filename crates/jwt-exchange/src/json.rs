@@ -582,15 +582,31 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Parses `input` with both parsers: `Err` describes how [`parse_doc`] and the reference
+/// [`parse_object`] disagree (acceptance, error kind or value). The unit tests and the `json`
+/// fuzz target (through `__fuzzing`) hold the two parsers to each other with it.
+#[cfg(any(test, feature = "__fuzzing"))]
+pub(crate) fn differential(input: &[u8]) -> Result<(), String> {
+    let reference = parse_object(input);
+    let fast = parse_doc(input).map(Doc::into_map);
+    if reference == fast {
+        Ok(())
+    } else {
+        Err(format!(
+            "parse_object gave {reference:?}, parse_doc gave {fast:?}"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// `parse_doc` and `parse_object` agree on acceptance, errors and values.
     fn same(input: &[u8]) {
-        let a = parse_object(input);
-        let b = parse_doc(input).map(Doc::into_map);
-        assert_eq!(a, b, "{}", String::from_utf8_lossy(input));
+        if let Err(e) = differential(input) {
+            panic!("{e} on {}", String::from_utf8_lossy(input));
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | `axum` | off | the `axum` module: login router, session, admin, forward-auth and OAuth 2.0 endpoints; `Principal` / `Authorized` extractors; rejections (see `docs/http-api.md`) |
 //! | `dev` | off | the `dev` module: key generation and token minting for development IdPs, demos and tests |
+//! | `__fuzzing` | off | internal: hidden entry points for the fuzz targets in `fuzz/` (not an API) |
 
 mod alg;
 pub mod audit;
@@ -52,3 +53,16 @@ pub use policy::{Decision, Directory, DirectoryError, PolicyConfig, StaticDirect
 pub use session::{session_expiry, InvalidSessionId, Session, SessionId};
 pub use session::{Bearer, BearerClaims, BearerError, BearerKeys, BearerSecret};
 pub use store::{spawn_sweeper, MemoryStore, SessionStore, StoreError, SweeperHandle};
+
+/// Entry points of the fuzz targets in `fuzz/` into crate-private code (feature `__fuzzing`,
+/// which only the fuzz crate turns on). Not an API: hidden, unstable, and behaviour stays as it
+/// is with or without it.
+#[cfg(feature = "__fuzzing")]
+#[doc(hidden)]
+pub mod __fuzzing {
+    /// Parses `bytes` with the strict parser every token header and claim set goes through and
+    /// with its `serde_json`-based reference; `Err` says how they disagree.
+    pub fn strict_json_differential(bytes: &[u8]) -> Result<(), String> {
+        crate::json::differential(bytes)
+    }
+}
