@@ -7,7 +7,10 @@ use std::sync::Arc;
 use jwt_exchange::session::{Session, SessionId};
 use jwt_exchange::store::{SessionStore, StoreError};
 use jwt_exchange::Clock;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::error::{map_err, OpenError};
 
@@ -425,5 +428,16 @@ impl SessionStore for RedbStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|db, _| db.db.begin_read().map(drop).map_err(map_err))
             .await
+    }
+
+    /// The sessions in the file, expired ones not yet swept included. redb keeps each table's
+    /// length in its root, so this is one read transaction and no scan.
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        self.run(|db, _| {
+            let tx = db.db.begin_read().map_err(map_err)?;
+            let sessions = tx.open_table(SESSIONS).map_err(map_err)?;
+            sessions.len().map(Some).map_err(map_err)
+        })
+        .await
     }
 }

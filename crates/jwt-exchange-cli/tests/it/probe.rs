@@ -136,8 +136,8 @@ impl Metrics {
         Metrics(text)
     }
 
-    /// The value of the series written exactly as `series` (name and labels). Every series
-    /// this server exports is an integer.
+    /// The value of the series written exactly as `series` (name and labels), if it is an
+    /// integer (every series but the request-duration histogram's `_sum` is).
     pub fn value(&self, series: &str) -> Option<u64> {
         self.0.lines().find_map(|l| {
             l.strip_prefix(series)
@@ -166,7 +166,7 @@ impl Metrics {
 
     pub fn active_sessions(&self) -> u64 {
         self.value("jwtx_active_sessions")
-            .expect("jwtx_active_sessions (memory store)")
+            .expect("jwtx_active_sessions (memory and embedded stores)")
     }
 
     pub fn jwks_fetches(&self, issuer: &str, result: &str) -> u64 {

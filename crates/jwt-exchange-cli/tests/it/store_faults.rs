@@ -166,4 +166,8 @@ async fn embedded_store_survives_kill_9() {
     // And it keeps working after the crash.
     let fresh = bearer(&server.base, &setup.token("svc-new")).await;
     assert_eq!(whoami(&server.base, &fresh).await.0, StatusCode::OK);
+    // The embedded store counts its sessions for `/metrics`: the five that survived the crash
+    // and the fresh one.
+    let metrics = crate::probe::Metrics::fetch(&reqwest::Client::new(), &server.base).await;
+    assert_eq!(metrics.active_sessions(), 6, "{}", metrics.0);
 }

@@ -28,3 +28,35 @@ async fn redb_store_conformance_single_thread() {
     );
     store_conformance::run_all(store, &clock).await;
 }
+
+/// `count` is the number of stored sessions, expired ones not yet swept included, and follows
+/// creates, deletes, sweeps and a reopen of the file.
+#[tokio::test]
+async fn count_follows_the_stored_sessions() {
+    use jwt_exchange::session::{Session, SessionId};
+
+    let dir = TempDir::new();
+    let clock = MockClock::at_unix(1_700_000_000);
+    let open = || {
+        RedbStore::open(dir.file("sessions.redb"), Arc::new(clock.clone())).expect("open")
+    };
+    let store = open();
+    assert_eq!(store.count().await.expect("count"), Some(0));
+    let now = 1_700_000_000;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let s = Session::new(SessionId::generate(), "iss", format!("u{i}"), now, now + 10 * (i + 1));
+        store.create(&s).await.expect("create");
+        ids.push(s.id);
+    }
+    assert_eq!(store.count().await.expect("count"), Some(5));
+    assert!(store.delete(&ids[4]).await.expect("delete"));
+    assert_eq!(store.count().await.expect("count"), Some(4));
+    // Expired but not swept: still stored, still counted; the sweep removes them.
+    clock.advance(std::time::Duration::from_secs(25));
+    assert_eq!(store.count().await.expect("count"), Some(4));
+    assert_eq!(store.sweep().await.expect("sweep"), 2);
+    assert_eq!(store.count().await.expect("count"), Some(2));
+    drop(store);
+    assert_eq!(open().count().await.expect("count"), Some(2));
+}
