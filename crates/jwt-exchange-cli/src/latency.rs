@@ -9,10 +9,8 @@
 //!
 //! Each series is a set of atomic counters, so recording a request takes no lock and no
 //! allocation: two clock reads, a reference-count increment for the matched route and three
-//! relaxed atomic additions (the Envoy catch-all routes, whose pattern is respelled, allocate
-//! once).
+//! relaxed atomic additions.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,12 +21,28 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// Upper bounds of the buckets, in seconds. From 100 µs (a bearer check) to 10 s (a request
-/// timeout or a stuck store): a login is 20–60 µs of CPU, and its latency over a network is
-/// mostly queueing and the store's round trip.
-const BOUNDS: [f64; 16] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+use crate::cmd::serve::{escape, family};
+
+/// Upper bounds of the buckets, in nanoseconds (written out in seconds). From 100 µs (a bearer
+/// check) to 10 s (a request timeout or a stuck store): a login is 20–60 µs of CPU, and its
+/// latency over a network is mostly queueing and the store's round trip.
+const BOUNDS_NS: [u64; 16] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
 ];
 
 /// The label of requests that matched no declared route.
@@ -38,17 +52,16 @@ const UNMATCHED: &str = "unmatched";
 /// count and the sum of the observations in nanoseconds.
 #[derive(Default)]
 struct Histogram {
-    buckets: [AtomicU64; BOUNDS.len()],
+    buckets: [AtomicU64; BOUNDS_NS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
     fn observe(&self, nanos: u64) {
-        // Bucket `i` holds observations in (BOUNDS[i-1], BOUNDS[i]]; above the last bound only
-        // `count` grows (the `+Inf` bucket is the count).
-        let secs = nanos as f64 / 1e9;
-        if let Some(i) = BOUNDS.iter().position(|b| secs <= *b) {
+        // Bucket `i` holds observations in (BOUNDS_NS[i-1], BOUNDS_NS[i]]; above the last bound
+        // only `count` grows (the `+Inf` bucket is the count).
+        if let Some(i) = BOUNDS_NS.iter().position(|b| nanos <= *b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -61,11 +74,12 @@ impl Histogram {
         // monotonic up to `+Inf`, which is the count.
         let count = self.count.load(Ordering::Relaxed);
         let mut cumulative = 0u64;
-        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
+        for (bound, bucket) in BOUNDS_NS.iter().zip(&self.buckets) {
             cumulative = cumulative
                 .saturating_add(bucket.load(Ordering::Relaxed))
                 .min(count);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+            let le = *bound as f64 / 1e9;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
         }
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
@@ -93,50 +107,52 @@ pub(crate) struct Latency {
 pub(crate) const FAMILY: &str = "jwtx_http_request_duration_seconds";
 
 impl Latency {
-    /// Histograms for `routes` (method and path pattern, as the router declares them).
+    /// Histograms for `routes` (method and path pattern, as the router declares them), and for
+    /// `HEAD` on each `GET` route (axum answers it with the `GET` handler; probes use it).
     pub(crate) fn new(routes: impl IntoIterator<Item = (Method, &'static str)>) -> Arc<Self> {
+        let series = routes
+            .into_iter()
+            .flat_map(|(method, route)| {
+                let head = (method == Method::GET).then_some((Method::HEAD, route));
+                std::iter::once((method, route)).chain(head)
+            })
+            .map(|(method, route)| Series {
+                method,
+                route,
+                histogram: Histogram::default(),
+            })
+            .collect();
         Arc::new(Latency {
-            series: routes
-                .into_iter()
-                .map(|(method, route)| Series {
-                    method,
-                    route,
-                    histogram: Histogram::default(),
-                })
-                .collect(),
+            series,
             unmatched: Histogram::default(),
         })
     }
 
-    /// The histogram of `route` as axum matched it: declared routes are in the OpenAPI spelling
-    /// of `jwt_exchange::axum::routes()`, where a catch-all `{*path}` is `{path}`.
     fn histogram(&self, method: &Method, route: Option<&str>) -> &Histogram {
-        let route = route.map(|r| {
-            if r.contains("{*") {
-                Cow::Owned(r.replace("{*", "{"))
-            } else {
-                Cow::Borrowed(r)
-            }
-        });
         route
             .and_then(|r| {
                 self.series
                     .iter()
-                    .find(|s| s.method == *method && s.route == r)
+                    .find(|s| s.method == *method && same_route(s.route, r))
             })
             .map_or(&self.unmatched, |s| &s.histogram)
     }
 
     /// Appends the family (`# HELP`, `# TYPE` and the series that have seen a request).
     pub(crate) fn write(&self, out: &mut String) {
-        let _ = writeln!(
+        family(
             out,
-            "# HELP {FAMILY} Time from a request's head to its response's head, by route."
+            FAMILY,
+            "histogram",
+            "Time from a request's head to its response's head, by route.",
         );
-        let _ = writeln!(out, "# TYPE {FAMILY} histogram");
         for s in &*self.series {
             if s.histogram.count.load(Ordering::Relaxed) > 0 {
-                let labels = format!("method=\"{}\",route=\"{}\"", s.method, s.route);
+                let labels = format!(
+                    "method=\"{}\",route=\"{}\"",
+                    escape(s.method.as_str()),
+                    escape(s.route)
+                );
                 s.histogram.write(out, FAMILY, &labels);
             }
         }
@@ -144,6 +160,21 @@ impl Latency {
             let labels = format!("method=\"\",route=\"{UNMATCHED}\"");
             self.unmatched.write(out, FAMILY, &labels);
         }
+    }
+}
+
+/// Whether `declared`, a route in the OpenAPI spelling of `jwt_exchange::axum::routes()`, is
+/// `matched`, axum's spelling of it: the same but for a catch-all, `{path}` there and `{*path}`
+/// here (axum allows one, at the end). Compared in place: the Envoy ext_authz routes are
+/// catch-alls and on the forward-auth path, so no string is built per request.
+fn same_route(declared: &str, matched: &str) -> bool {
+    match matched.split_once("{*") {
+        None => declared == matched,
+        Some((head, tail)) => declared
+            .strip_prefix(head)
+            .and_then(|rest| rest.strip_prefix('{'))
+            .and_then(|rest| rest.strip_suffix(tail))
+            .is_some_and(str::is_empty),
     }
 }
 
@@ -210,6 +241,9 @@ mod tests {
         l.histogram(&Method::GET, Some("/auth/check")).observe(1);
         l.histogram(&Method::PUT, Some("/auth/check")).observe(1);
         l.histogram(&Method::GET, None).observe(1);
+        l.histogram(&Method::HEAD, Some("/healthz")).observe(1);
+        l.histogram(&Method::GET, Some("/auth/check/{*pat}"))
+            .observe(1);
         l.histogram(&Method::POST, Some("/auth/check/{*path}"))
             .observe(1);
         let out = lines(&l).join("\n");
@@ -217,12 +251,36 @@ mod tests {
             "{FAMILY}_count{{method=\"GET\",route=\"/auth/check\"}} 1"
         )));
         assert!(out.contains(&format!(
-            "{FAMILY}_count{{method=\"\",route=\"unmatched\"}} 2"
+            "{FAMILY}_count{{method=\"\",route=\"unmatched\"}} 3"
         )));
         assert!(out.contains(&format!(
             "{FAMILY}_count{{method=\"POST\",route=\"/auth/check/{{path}}\"}} 1"
         )));
-        assert!(!out.contains("/healthz"), "{out}");
+        assert!(out.contains(&format!(
+            "{FAMILY}_count{{method=\"HEAD\",route=\"/healthz\"}} 1"
+        )));
+        assert!(!out.contains("method=\"GET\",route=\"/healthz\""), "{out}");
         assert!(out.starts_with(&format!("# HELP {FAMILY} ")));
+    }
+}
+
+#[cfg(test)]
+mod same_route_tests {
+    use super::same_route;
+
+    #[test]
+    fn catch_alls_match_their_openapi_spelling_only() {
+        assert!(same_route("/auth/check", "/auth/check"));
+        assert!(same_route("/auth/check/{path}", "/auth/check/{*path}"));
+        assert!(same_route("/auth/sessions/{id}", "/auth/sessions/{id}"));
+        for (declared, matched) in [
+            ("/auth/check/{path}", "/auth/check/{path}x"),
+            ("/auth/check/{path}", "/auth/check/{*pat}"),
+            ("/auth/check/{path}", "/auth/{*path}"),
+            ("/auth/check", "/auth/check/{*path}"),
+            ("/auth/check/{path}", "/auth/check"),
+        ] {
+            assert!(!same_route(declared, matched), "{declared} vs {matched}");
+        }
     }
 }

@@ -217,6 +217,14 @@ fn report_floor(floor: &[Stats], auth: &[Stats], largest: &str) {
             fmt_ns(floor[0].median),
             measured.ratio.unwrap_or(f64::NAN),
         );
+        // The region is one large allocation, the store many small ones: with transparent huge
+        // pages `always`, the region may get huge pages the store does not, and the bound is
+        // then too optimistic.
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .ok()
+            .and_then(|s| Some(s.split_once('[')?.1.split_once(']')?.0.to_owned()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        println!("transparent huge pages: {thp} (the bound assumes the region and the store are paged alike)");
     }
 }
 

@@ -37,15 +37,20 @@ async fn count_follows_the_stored_sessions() {
 
     let dir = TempDir::new();
     let clock = MockClock::at_unix(1_700_000_000);
-    let open = || {
-        RedbStore::open(dir.file("sessions.redb"), Arc::new(clock.clone())).expect("open")
-    };
+    let open =
+        || RedbStore::open(dir.file("sessions.redb"), Arc::new(clock.clone())).expect("open");
     let store = open();
     assert_eq!(store.count().await.expect("count"), Some(0));
     let now = 1_700_000_000;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let s = Session::new(SessionId::generate(), "iss", format!("u{i}"), now, now + 10 * (i + 1));
+        let s = Session::new(
+            SessionId::generate(),
+            "iss",
+            format!("u{i}"),
+            now,
+            now + 10 * (i + 1),
+        );
         store.create(&s).await.expect("create");
         ids.push(s.id);
     }

@@ -155,22 +155,32 @@ impl State {
     fn build(cfg: PolicyConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let ids: Box<[String]> = cfg.policies.keys().cloned().collect();
-        // `validate` has checked that every attached policy exists.
-        let position = |id: &String| {
+        // `validate` has checked that every attached policy exists; should that ever change,
+        // an unknown id is still an error here, never a policy (a deny, say) silently dropped.
+        let position = |group: &str, id: &String| {
             ids.binary_search(id)
                 .ok()
                 .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        format!("groups.{group}"),
+                        format!("references undefined policy {id:?}"),
+                    )
+                })
         };
         let group_index = cfg
             .groups
             .iter()
             .map(|(g, attached)| {
-                let mut at: Vec<u32> = attached.iter().filter_map(position).collect();
+                let mut at = attached
+                    .iter()
+                    .map(|id| position(g, id))
+                    .collect::<Result<Vec<u32>, _>>()?;
                 at.sort_unstable();
                 at.dedup();
-                (g.clone(), at.into_boxed_slice())
+                Ok((g.clone(), at.into_boxed_slice()))
             })
-            .collect();
+            .collect::<Result<_, ConfigError>>()?;
         Ok(State {
             groups: cfg.groups,
             policies: cfg

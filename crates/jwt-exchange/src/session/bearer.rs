@@ -91,11 +91,17 @@ impl fmt::Debug for BearerSecret {
 
 impl Drop for BearerSecret {
     fn drop(&mut self) {
-        self.0.fill(0);
-        // Keeps the writes from being optimized away as dead stores (best effort, not a
-        // guarantee: earlier copies made by the caller are out of reach).
-        std::hint::black_box(&mut self.0);
+        wipe(&mut self.0);
     }
+}
+
+/// Overwrites key material with zeros before it is freed, in the `Drop` of every type that
+/// holds some ([`BearerSecret`], the store TLS client key). Best effort, not a guarantee:
+/// copies made before (by a caller, by a library handed the bytes) are out of reach.
+pub(crate) fn wipe(bytes: &mut [u8]) {
+    bytes.fill(0);
+    // Keeps the writes from being optimized away as dead stores.
+    std::hint::black_box(bytes);
 }
 
 /// A bearer token minted by [`BearerKeys::mint`]: the `token` of a login response.

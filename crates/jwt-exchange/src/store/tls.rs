@@ -33,17 +33,9 @@ pub struct StoreTls {
 #[derive(Clone, PartialEq, Eq)]
 struct KeyPem(Vec<u8>);
 
-impl KeyPem {
-    fn wipe(&mut self) {
-        self.0.fill(0);
-        // Keeps the writes from being optimized away as dead stores.
-        std::hint::black_box(&mut self.0);
-    }
-}
-
 impl Drop for KeyPem {
     fn drop(&mut self) {
-        self.wipe();
+        crate::session::wipe(&mut self.0);
     }
 }
 
@@ -129,12 +121,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_is_wiped_in_place_and_clones_own_their_bytes() {
+    fn the_key_wipe_zeroes_in_place_and_clones_own_their_bytes() {
         let tls = StoreTls::new().with_client_identity(b"CERT".to_vec(), b"KEY".to_vec());
         let copy = tls.clone();
         let mut key = tls.identity.clone().map(|(_, k)| k).expect("identity set");
         let at = key.0.as_ptr();
-        key.wipe();
+        crate::session::wipe(&mut key.0);
         assert_eq!((key.0.as_ptr(), &key.0[..]), (at, &[0u8; 3][..]));
         drop(tls);
         assert_eq!(copy.client_identity(), Some((&b"CERT"[..], &b"KEY"[..])));
