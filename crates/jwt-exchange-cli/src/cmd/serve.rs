@@ -86,16 +86,23 @@ impl Server {
         if let Some(fa) = &loaded.file.forward_auth {
             auth = auth.forward_auth(fa.clone());
         }
+        // One list serves the router and the duration histograms, so no route of either is
+        // missing from the other.
         let ops_routes = [
-            (Method::GET, "/healthz"),
-            (Method::GET, "/readyz"),
-            (Method::GET, "/metrics"),
+            ("/healthz", get(healthz)),
+            ("/readyz", get(readyz)),
+            ("/metrics", get(metrics)),
         ];
-        let latency = Latency::new(jwt_exchange::axum::routes().into_iter().chain(ops_routes));
-        let ops = Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
+        let latency = Latency::new(
+            jwt_exchange::axum::routes()
+                .into_iter()
+                .chain(ops_routes.iter().map(|(path, _)| (Method::GET, *path))),
+        );
+        let ops = ops_routes
+            .into_iter()
+            .fold(Router::new(), |router, (path, handler)| {
+                router.route(path, handler)
+            })
             .with_state(Ops {
                 exchange: exchange.clone(),
                 near_cache: opened.near_cache,
