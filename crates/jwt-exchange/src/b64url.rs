@@ -186,14 +186,7 @@ mod tests {
 
     #[test]
     fn agrees_with_the_base64_crate_on_random_inputs() {
-        // A small xorshift: deterministic, no dependency.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let len = (next() % 120) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();

@@ -39,6 +39,18 @@ pub mod session;
 pub mod store;
 mod verify;
 
+/// A small deterministic xorshift generator for the unit tests' random inputs (no dependency).
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 pub use alg::{Algorithm, AlgorithmError};
 pub use claims::{pointer, VerifiedClaims};
 pub use clock::{Clock, MockClock, SystemClock};

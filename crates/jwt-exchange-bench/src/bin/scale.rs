@@ -178,12 +178,9 @@ fn fill(rt: &tokio::runtime::Runtime, count: usize, now: i64) -> Sized {
     // the table in the order the sessions were allocated (which would let the hardware
     // prefetcher hide the misses that a random workload pays).
     let mut order: Vec<usize> = (0..PROBES).map(|k| k % sample.len()).collect();
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     for k in (1..order.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        order.swap(k, (x % (k as u64 + 1)) as usize);
+        order.swap(k, (next() % (k as u64 + 1)) as usize);
     }
     let bearers = order
         .iter()
@@ -247,13 +244,7 @@ fn memory_floor(bench: &Bench, sized: &[Sized], label: &dyn Fn(usize) -> String)
                 *w = 1;
             }
             let lines = words / LINE;
-            let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ s.count as u64;
-            let mut next = || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            };
+            let mut next = xorshift(0x9E37_79B9_7F4A_7C15 ^ s.count as u64);
             let mut picked: Vec<usize> = Vec::with_capacity(PROBES);
             let mut seen = std::collections::HashSet::with_capacity(PROBES);
             while picked.len() < PROBES.min(lines) {
@@ -293,4 +284,16 @@ fn memory_floor(bench: &Bench, sized: &[Sized], label: &dyn Fn(usize) -> String)
         "the memory floor: one dependent read per probe, regions as large as the stores",
         &mut cases,
     )
+}
+
+/// A small deterministic xorshift generator (no dependency): the probes' shuffle and the
+/// floor's line picks.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
 }

@@ -376,13 +376,8 @@ mod tests {
     /// (lists in any order, with repeats) and token group lists with repeats and strangers.
     #[tokio::test]
     async fn group_index_matches_the_union_of_the_configured_lists() {
-        let mut x: u64 = 0x853C_49E6_748F_EA9B;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::test_rng(0x853C_49E6_748F_EA9B);
+        let mut next = |n: u64| rng() % n;
         let allow = || Policy::new(vec![Statement::allow(["a:*"], ["*"])]);
         let mut cfg = PolicyConfig::default();
         for p in 0..40 {
