@@ -131,11 +131,13 @@ pub(crate) struct Doc<'a> {
     members: Vec<(u64, Cow<'a, str>, Json<'a>)>,
 }
 
-/// The length and the first seven bytes of a name: equal names have equal tags, and names of up
-/// to seven bytes are equal exactly when their tags are.
+/// The length (saturated at 255) and the first seven bytes of a name: equal names have equal
+/// tags, and names of up to seven bytes are equal exactly when their tags are. The length must
+/// saturate, not wrap: a shifted `len` keeps only its low eight bits, so a 259-byte name padded
+/// with NULs would otherwise carry the tag of a 3-byte one and answer for it.
 fn tag(name: &str) -> u64 {
     let b = name.as_bytes();
-    let mut t = (b.len() as u64) << 56;
+    let mut t = (b.len().min(255) as u64) << 56;
     for (i, byte) in b.iter().take(7).enumerate() {
         t |= u64::from(*byte) << (8 * i);
     }
@@ -588,7 +590,11 @@ impl<'a> Parser<'a> {
 #[cfg(any(test, feature = "__fuzzing"))]
 pub(crate) fn differential(input: &[u8]) -> Result<(), String> {
     let reference = parse_object(input);
-    let fast = parse_doc(input).map(Doc::into_map);
+    let doc = parse_doc(input);
+    if let (Ok(map), Ok(doc)) = (&reference, &doc) {
+        lookups_agree(doc, map)?;
+    }
+    let fast = doc.map(Doc::into_map);
     if reference == fast {
         Ok(())
     } else {
@@ -596,6 +602,34 @@ pub(crate) fn differential(input: &[u8]) -> Result<(), String> {
             "parse_object gave {reference:?}, parse_doc gave {fast:?}"
         ))
     }
+}
+
+/// [`Doc::get`] answers as the reference map does, at every depth: for each member's own name,
+/// and for the names a tag could confuse with it (its prefixes of up to seven bytes, and the
+/// name without its NUL characters).
+#[cfg(any(test, feature = "__fuzzing"))]
+fn lookups_agree(doc: &Doc<'_>, map: &Map<String, Value>) -> Result<(), String> {
+    for name in map.keys() {
+        let prefixes = (0..=name.len().min(7))
+            .filter(|&n| name.is_char_boundary(n))
+            .map(|n| &name[..n]);
+        let stripped = name.replace('\0', "");
+        for probe in prefixes.chain([name.as_str(), stripped.as_str()]) {
+            let fast = doc.get(probe).map(|v| v.clone().into_value());
+            if fast.as_ref() != map.get(probe) {
+                return Err(format!(
+                    "get({probe:?}) gave {fast:?}, the map holds {:?}",
+                    map.get(probe)
+                ));
+            }
+        }
+    }
+    for (_, name, value) in &doc.members {
+        if let (Json::Object(inner), Some(Value::Object(reference))) = (value, map.get(&**name)) {
+            lookups_agree(inner, reference)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -854,6 +888,36 @@ mod tests {
             Value::Object(m),
             serde_json::json!({"a":[1,"x",true,null,{"b":-2.5}],"c":18_446_744_073_709_551_615_u64})
         );
+    }
+
+    /// A name of 256·k + n bytes once shared the tag of an n-byte name: a 259-byte `tid` padded
+    /// with NULs answered `get("tid")`, and `country` followed by 256 bytes answered
+    /// `get("country")`. A lookup must find only the member with exactly that name.
+    #[test]
+    fn a_long_name_never_answers_for_a_short_one() {
+        let nul_padded = format!("tid{}{}", "\\u0000".repeat(4), "A".repeat(252));
+        let long = format!("country{}", "x".repeat(256));
+        for (name, short) in [(nul_padded, "tid"), (long, "country")] {
+            let input = format!(r#"{{"{name}":"tenant-a","sub":"s"}}"#);
+            let doc = parse_doc(input.as_bytes()).unwrap();
+            assert!(doc.get(short).is_none(), "{short} found");
+            assert!(!doc.contains_key(short));
+            same(input.as_bytes());
+            // Beside a real member of the short name, neither is a duplicate of the other.
+            let both = format!(r#"{{"{name}":1,"{short}":2}}"#);
+            let doc = parse_doc(both.as_bytes()).unwrap();
+            assert_eq!(doc.get(short), Some(&Json::Number(2.into())));
+            same(both.as_bytes());
+        }
+        // Lengths around the saturation point still tell short names apart.
+        for len in [256, 257, 263, 512, 513, 519] {
+            let name = "k".repeat(len);
+            let input = format!(r#"{{"{name}":1}}"#);
+            let doc = parse_doc(input.as_bytes()).unwrap();
+            assert!(doc.get(&name[..len % 256]).is_none());
+            assert!(doc.get(&name).is_some());
+            same(input.as_bytes());
+        }
     }
 
     #[test]
