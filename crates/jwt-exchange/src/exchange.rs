@@ -369,6 +369,11 @@ impl Exchange {
         }
         let now = inner.clock.unix_seconds();
         let expires_at = session_expiry(now, provider.session_max_ttl, claims.expires_at);
+        // The token, not its session, decides how long its `jti` stays claimed: a session may
+        // end long before the token (`session_max_ttl`), and the token can log in until its
+        // `exp` (within the leeway past `exp` it verifies, but its session would be born
+        // expired and is refused just below).
+        let replay_until = claims.expires_at;
         if expires_at <= now {
             // Accepted only thanks to the leeway: a session would be born expired.
             return Err(VerifyError::Expired {
@@ -414,7 +419,7 @@ impl Exchange {
             let jti = session.jti.as_deref().unwrap_or_default();
             let claimed = inner
                 .store()
-                .claim_jti(&session.issuer, jti, session.expires_at)
+                .claim_jti(&session.issuer, jti, replay_until)
                 .await;
             if !matches!(claimed, Ok(true)) {
                 let _ = inner.store().delete(&session.id).await;

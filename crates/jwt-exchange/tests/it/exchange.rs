@@ -430,6 +430,42 @@ async fn replay_protection_lets_a_jti_through_exactly_once() {
         .is_ok());
 }
 
+/// A token may outlive its session (`session_max_ttl` 1 h, Auth0's default 24 h tokens): its
+/// `jti` stays claimed until the token's own `exp`, not the session's end.
+#[tokio::test]
+async fn a_claimed_jti_outlives_the_session_until_the_token_expires() {
+    let idp = Idp::start().await;
+    let store = Arc::new(MemoryStore::new(Arc::new(idp.clock.clone())));
+    let provider = idp
+        .provider()
+        .with_session_max_ttl(Duration::from_secs(3600))
+        .with_leeway(Duration::from_secs(60));
+    let ex = Exchange::builder(idp.verifier(provider), bearer_keys())
+        .store(store.clone())
+        .replay_protection(true)
+        .build()
+        .unwrap();
+    let day = 24 * 3600;
+    let token = idp.rsa.mint(&claims_with("exp", json!(NOW + day)));
+    let first = ex.login(&token).await.unwrap();
+    assert_eq!(first.token_expiration, NOW + 3600, "the session ends after an hour");
+    // Past the session, the token is still valid and still refused.
+    idp.clock.advance(Duration::from_secs(3600 + 1));
+    assert!(matches!(
+        ex.login(&token).await.unwrap_err(),
+        ExchangeError::Replayed
+    ));
+    // So it is in the token's last second.
+    idp.clock
+        .advance(Duration::from_secs(u64::try_from(day - 3600 - 1 - 1).unwrap()));
+    let e = ex.login(&token).await.unwrap_err();
+    assert!(matches!(e, ExchangeError::Replayed), "{e:?}");
+    // From `exp` on the token itself cannot log in (within the leeway it verifies, but its
+    // session would be born expired), so the record has nothing left to guard.
+    idp.clock.advance(Duration::from_secs(1));
+    assert_eq!(ex.login(&token).await.unwrap_err().check(), "exp");
+}
+
 #[tokio::test]
 async fn verification_failures_and_outages_are_told_apart() {
     let idp = Idp::start().await;
