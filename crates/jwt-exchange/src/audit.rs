@@ -8,6 +8,10 @@
 //!
 //! Session ids appear in audit events so an operator can correlate and revoke; a session id is
 //! not a credential (a bearer also needs the server's HMAC secret).
+//!
+//! Strings that come from a request or a token (`subject`, `issuer`, `action`, `resource`) are
+//! written with [`str::escape_debug`]: a line break, a control character or a quote in them
+//! becomes an escape, so a crafted `resource` cannot start a forged line in a text log.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

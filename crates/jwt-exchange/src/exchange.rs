@@ -337,9 +337,9 @@ impl Exchange {
                     event = "login",
                     outcome = "success",
                     principal_type = Session::PRINCIPAL_TYPE,
-                    subject = %l.session.subject,
+                    subject = %l.session.subject.escape_debug(),
                     session_id = %l.session.id.as_str(),
-                    issuer = %l.session.issuer,
+                    issuer = %l.session.issuer.escape_debug(),
                     groups = ?l.session.groups,
                     policies = ?l.session.policies,
                     expires_at = l.token_expiration,
@@ -481,11 +481,11 @@ impl Exchange {
             event = "authorize",
             outcome = d.as_str(),
             principal_type = %principal.principal_type,
-            subject = %principal.subject,
+            subject = %principal.subject.escape_debug(),
             session_id = %principal.id.as_str(),
-            issuer = %principal.issuer,
-            action = %action,
-            resource = %resource,
+            issuer = %principal.issuer.escape_debug(),
+            action = %action.escape_debug(),
+            resource = %resource.escape_debug(),
         );
         Ok(d)
     }
@@ -524,7 +524,7 @@ impl Exchange {
             event = "revoke_subject",
             outcome = "revoked",
             principal_type = Session::PRINCIPAL_TYPE,
-            subject = %subject,
+            subject = %subject.escape_debug(),
             count = n,
         );
         Ok(n)

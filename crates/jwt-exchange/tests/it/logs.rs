@@ -63,6 +63,10 @@ async fn no_token_or_bearer_reaches_the_logs() {
     secrets.push(login.token.as_str().to_owned());
     let who = ex.authenticate(login.token.as_str()).await.unwrap();
     let _ = ex.authorize(&who, "fs:ReadObject", "repo/x").await.unwrap();
+    // Request text with line breaks cannot forge a line in a text log.
+    let forged = "repo/x\n2026-01-01T00:00:00Z  INFO jwt_exchange::audit: FORGED outcome=\"allow\"";
+    let _ = ex.authorize(&who, "fs:Read\r\nFORGED", forged).await.unwrap();
+    let _ = ex.revoke_subject("nobody\nFORGED").await.unwrap();
 
     let mut bad = vec![
         good.clone(), // replay
@@ -104,5 +108,15 @@ async fn no_token_or_bearer_reaches_the_logs() {
     assert!(
         !text.contains("INJECTED"),
         "attacker-controlled kid is not logged raw"
+    );
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("FORGED") && !line.starts_with("2026-01-01T00:00:00Z"),
+            "request text started a log line: {line}"
+        );
+    }
+    assert!(
+        text.contains(r"repo/x\n2026"),
+        "the resource is logged, escaped"
     );
 }
