@@ -37,12 +37,15 @@ X-Forwarded-Method, X-Forwarded-Uri and X-Forwarded-Host.";
 /// |---|---|---|
 /// | `{method}` | `X-Forwarded-Method`, upper-cased (letters only) | `400` |
 /// | `{path}` | the path of `X-Forwarded-Uri` (a path or an absolute URI), query and fragment dropped, percent-decoded | `400` |
-/// | `{host}` | `X-Forwarded-Host`, lower-cased | `400` |
+/// | `{host}` | the host name of `X-Forwarded-Host`, lower-cased, without its port and a trailing dot | `400` |
 ///
-/// A decoded path must start with `/` and may not contain `.` or `..` segments, backslashes,
-/// control characters or invalid UTF-8: such requests are refused (`400`) rather than guessing
-/// how the upstream would normalise them. Decoding means `/%61dmin` is checked as `/admin`, so
-/// a percent-encoded path cannot slip past a deny statement.
+/// A decoded path must start with `/` and may not contain `.` or `..` segments, empty segments
+/// (`//`), `;`, backslashes, control characters or invalid UTF-8: such requests are refused
+/// (`400`) rather than guessing how the upstream would normalise them. Decoding means
+/// `/%61dmin` is checked as `/admin`, so a percent-encoded path cannot slip past a deny
+/// statement. For the same reason `{host}` drops the port and a trailing dot:
+/// `Admin.Example.com.:8443` is checked as `admin.example.com`, the virtual host a gateway
+/// serves it from.
 ///
 /// Each of `action` and `resource` falls back independently: `?action=fs:ReadObject` with
 /// `X-Forwarded-Uri` gives the resource from the template.
@@ -260,15 +263,40 @@ fn forwarded_method(headers: &HeaderMap) -> Result<String, Rejection> {
 }
 
 fn forwarded_host(headers: &HeaderMap) -> Result<String, Rejection> {
-    let h = single(headers, "x-forwarded-host")?.trim();
-    if h.is_empty()
-        || !h
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
-    {
-        return Err(Rejection::InvalidRequest(UNMAPPABLE));
+    host_name(single(headers, "x-forwarded-host")?.trim())
+        .map(str::to_ascii_lowercase)
+        .ok_or(Rejection::InvalidRequest(UNMAPPABLE))
+}
+
+/// The host name of a `Host` value: without its port and one trailing dot, so that
+/// `admin.example.com.` and `admin.example.com:443` — which a gateway routes to the same
+/// virtual host — are checked as `admin.example.com`. `None` for anything that is not a
+/// DNS name, an IPv4 address or a bracketed IPv6 address with an optional numeric port.
+fn host_name(h: &str) -> Option<&str> {
+    // The port follows the last `:`, unless that `:` is inside an IPv6 address's brackets.
+    let (name, port) = match h.rfind(':') {
+        Some(i) if !h[i..].contains(']') => (&h[..i], Some(&h[i + 1..])),
+        _ => (h, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
     }
-    Ok(h.to_ascii_lowercase())
+    if let Some(v6) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        let valid = !v6.is_empty()
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b":.".contains(&b));
+        return valid.then_some(name);
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then_some(name)
 }
 
 fn forwarded_path(headers: &HeaderMap) -> Result<String, Rejection> {
@@ -280,8 +308,13 @@ fn forwarded_path(headers: &HeaderMap) -> Result<String, Rejection> {
         return Err(Rejection::InvalidRequest(UNMAPPABLE));
     }
     let path = percent_decode(uri.path()).ok_or(Rejection::InvalidRequest(UNMAPPABLE))?;
+    // Refused, not normalised: an upstream may merge `//`, drop `;params` (servlet
+    // containers), resolve dot segments or read `\\` as `/`, so what is checked here would not
+    // be what it serves.
     let ambiguous = !path.starts_with('/')
         || path.contains('\\')
+        || path.contains("//")
+        || path.contains(';')
         || path.chars().any(char::is_control)
         || path.split('/').any(|seg| seg == "." || seg == "..");
     if ambiguous {
@@ -502,7 +535,7 @@ mod tests {
         assert_eq!(cfg.action.render(&h).expect("action"), "api:GET");
         assert_eq!(
             cfg.resource.render(&h).expect("resource"),
-            "example.com:8443/a/b/c"
+            "example.com/a/b/c"
         );
         let abs = headers(&[("x-forwarded-uri", "https://h.example/x/y?q")]);
         assert_eq!(
@@ -529,6 +562,12 @@ mod tests {
             "/%+1",
             "relative/path",
             "*",
+            // Upstreams that merge slashes or drop path parameters would serve `/admin/x`.
+            "//admin/x",
+            "/public//admin",
+            "/a%2F%2Fb",
+            "/admin;x/secret",
+            "/admin%3bx",
         ] {
             let h = headers(&[("x-forwarded-uri", bad)]);
             assert_eq!(
@@ -559,6 +598,40 @@ mod tests {
         let h = Template::new("{host}").expect("t");
         assert!(h.render(&headers(&[("x-forwarded-host", "a b")])).is_err());
         assert!(h.render(&headers(&[("x-forwarded-host", "a/b")])).is_err());
+        // The virtual host a gateway serves, whatever port or trailing dot the client sent.
+        for (sent, checked) in [
+            ("admin.example.com", "admin.example.com"),
+            ("Admin.Example.COM.", "admin.example.com"),
+            ("admin.example.com:443", "admin.example.com"),
+            ("admin.example.com.:8443", "admin.example.com"),
+            ("10.0.0.1:80", "10.0.0.1"),
+            ("[::1]", "[::1]"),
+            ("[2001:DB8::1]:8080", "[2001:db8::1]"),
+        ] {
+            let r = h.render(&headers(&[("x-forwarded-host", sent)]));
+            assert_eq!(r.as_deref(), Ok(checked), "{sent}");
+        }
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            ".a",
+            "a.:",
+            "a:",
+            "a:x",
+            "a:123456",
+            "a:1:2",
+            "::1",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "[::1]:",
+            "[fe80::1%25eth0]",
+            "a]b:1",
+        ] {
+            let r = h.render(&headers(&[("x-forwarded-host", bad)]));
+            assert_eq!(r, Err(Rejection::InvalidRequest(UNMAPPABLE)), "{bad:?}");
+        }
     }
 
     #[test]

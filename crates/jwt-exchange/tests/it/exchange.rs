@@ -448,7 +448,11 @@ async fn a_claimed_jti_outlives_the_session_until_the_token_expires() {
     let day = 24 * 3600;
     let token = idp.rsa.mint(&claims_with("exp", json!(NOW + day)));
     let first = ex.login(&token).await.unwrap();
-    assert_eq!(first.token_expiration, NOW + 3600, "the session ends after an hour");
+    assert_eq!(
+        first.token_expiration,
+        NOW + 3600,
+        "the session ends after an hour"
+    );
     // Past the session, the token is still valid and still refused.
     idp.clock.advance(Duration::from_secs(3600 + 1));
     assert!(matches!(
@@ -456,8 +460,9 @@ async fn a_claimed_jti_outlives_the_session_until_the_token_expires() {
         ExchangeError::Replayed
     ));
     // So it is in the token's last second.
-    idp.clock
-        .advance(Duration::from_secs(u64::try_from(day - 3600 - 1 - 1).unwrap()));
+    idp.clock.advance(Duration::from_secs(
+        u64::try_from(day - 3600 - 1 - 1).unwrap(),
+    ));
     let e = ex.login(&token).await.unwrap_err();
     assert!(matches!(e, ExchangeError::Replayed), "{e:?}");
     // From `exp` on the token itself cannot log in (within the leeway it verifies, but its

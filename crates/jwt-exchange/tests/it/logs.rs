@@ -65,7 +65,10 @@ async fn no_token_or_bearer_reaches_the_logs() {
     let _ = ex.authorize(&who, "fs:ReadObject", "repo/x").await.unwrap();
     // Request text with line breaks cannot forge a line in a text log.
     let forged = "repo/x\n2026-01-01T00:00:00Z  INFO jwt_exchange::audit: FORGED outcome=\"allow\"";
-    let _ = ex.authorize(&who, "fs:Read\r\nFORGED", forged).await.unwrap();
+    let _ = ex
+        .authorize(&who, "fs:Read\r\nFORGED", forged)
+        .await
+        .unwrap();
     let _ = ex.revoke_subject("nobody\nFORGED").await.unwrap();
 
     let mut bad = vec![

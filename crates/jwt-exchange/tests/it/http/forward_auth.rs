@@ -132,6 +132,22 @@ async fn forward_auth_maps_x_forwarded_headers() {
             ],
             StatusCode::BAD_REQUEST,
         ),
+        (
+            // `/public//secret/x` matches the allow and not the deny; an upstream that merges
+            // slashes would serve the denied `/public/secret/x`.
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/public//secret/x"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/public/secret;v=1/x"),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
         (&[("x-forwarded-uri", "/public/a")], StatusCode::BAD_REQUEST),
         (&[("x-forwarded-method", "GET")], StatusCode::BAD_REQUEST),
         (&[], StatusCode::BAD_REQUEST),
@@ -352,6 +368,18 @@ async fn envoy_mode_checks_the_request_itself_and_answers_200() {
         (
             Method::GET,
             "/auth/check/public/%2e%2e/private",
+            &[],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/auth/check/public//secret/x",
+            &[],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/auth/check/public/secret;v=1/x",
             &[],
             StatusCode::BAD_REQUEST,
         ),
