@@ -123,7 +123,7 @@ fn table() -> Vec<Route> {
         r.handler = r.handler.layer(DefaultBodyLimit::max(BODY_LIMIT));
         r
     };
-    vec![
+    let mut table = vec![
         limited(route(Method::POST, "/auth/jwt/login", handlers::login)),
         route(Method::GET, "/auth/session", handlers::who_am_i),
         route(Method::DELETE, "/auth/session", handlers::logout),
@@ -135,37 +135,32 @@ fn table() -> Vec<Route> {
             handlers::delete_session,
         ),
         route(Method::GET, "/auth/check", forward_auth::check),
-        // Envoy ext_authz (HTTP service): the checked request's own method and path.
-        route(
-            Method::GET,
-            "/auth/check/{*path}",
-            forward_auth::check_envoy,
-        ),
-        route(
-            Method::POST,
-            "/auth/check/{*path}",
-            forward_auth::check_envoy,
-        ),
-        route(
-            Method::PUT,
-            "/auth/check/{*path}",
-            forward_auth::check_envoy,
-        ),
-        route(
-            Method::PATCH,
-            "/auth/check/{*path}",
-            forward_auth::check_envoy,
-        ),
-        route(
-            Method::DELETE,
-            "/auth/check/{*path}",
-            forward_auth::check_envoy,
-        ),
+        // Envoy ext_authz (HTTP service): the checked request's own method and path. A
+        // request for the site root arrives as `/auth/check/`, which `{*path}` does not match.
+    ];
+    for path in ["/auth/check/", "/auth/check/{*path}"] {
+        for method in ENVOY_METHODS {
+            table.push(route(method, path, forward_auth::check_envoy));
+        }
+    }
+    table.extend([
         limited(route(Method::POST, "/oauth2/token", oauth::token)),
         limited(route(Method::POST, "/oauth2/revoke", oauth::revoke)),
         limited(route(Method::POST, "/oauth2/introspect", oauth::introspect)),
-    ]
+    ]);
+    table
 }
+
+/// The methods the Envoy routes answer (`HEAD` with `GET`). Envoy checks every request; one
+/// with another method (`TRACE`, WebDAV's) gets `405`, which Envoy passes on as a denial.
+const ENVOY_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
 
 /// Every route of the API as `(method, path)`, paths relative to where the router is mounted
 /// and written with `{param}` placeholders (the OpenAPI syntax).

@@ -55,6 +55,8 @@ fn policies() -> PolicyConfig {
             ]},
             "ReadPublic": {"statement": [
                 {"effect": "allow", "action": "http:GET", "resource": "/public/*"},
+                {"effect": "allow", "action": "http:GET", "resource": "/"},
+                {"effect": "allow", "action": "http:OPTIONS", "resource": "/public/*"},
                 {"effect": "deny", "action": "http:*", "resource": "/public/secret/*"},
                 {"effect": "allow", "action": "api:GET", "resource": "example.com/public/*"},
                 {"effect": "allow", "action": "reports:Read", "resource": "reports/*"}

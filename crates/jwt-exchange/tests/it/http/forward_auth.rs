@@ -318,7 +318,34 @@ async fn envoy_mode_checks_the_request_itself_and_answers_200() {
     assert_eq!(r.header("x-auth-groups"), Some("readers"));
     assert!(r.body.is_empty());
 
+    // The site root arrives as `/auth/check/`; OPTIONS (a CORS preflight) and HEAD are
+    // checked like any other method.
+    for (method, uri) in [
+        (Method::GET, "/auth/check/"),
+        (Method::GET, "/auth/check/?q=1"),
+        (Method::OPTIONS, "/auth/check/public/a"),
+    ] {
+        let r = api
+            .send(envoy_req(method.clone(), uri, Some(&reader), &[]))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
+        assert_eq!(r.header("x-auth-subject"), Some(subject("alice").as_str()));
+    }
     let cases: &[EnvoyCase<'_>] = &[
+        (Method::POST, "/auth/check/", &[], StatusCode::FORBIDDEN),
+        (Method::OPTIONS, "/auth/check/", &[], StatusCode::FORBIDDEN),
+        (
+            Method::HEAD,
+            "/auth/check/public/a",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::OPTIONS,
+            "/auth/check/private",
+            &[],
+            StatusCode::FORBIDDEN,
+        ),
         (
             Method::POST,
             "/auth/check/public/a",
