@@ -321,6 +321,8 @@ impl ProviderConfig {
             ("jwks_refresh_interval", self.jwks_refresh_interval),
             ("jwks_timeout", self.jwks_timeout),
             ("jwks_max_stale", self.jwks_max_stale),
+            // Zero would let every unknown `kid` trigger a fetch.
+            ("jwks_refetch_cooldown", self.jwks_refetch_cooldown),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::new(key, "must be greater than zero"));
@@ -634,6 +636,8 @@ mod tests {
         let mut both = base.clone();
         both.discovery_url = Some("https://i/.well-known/openid-configuration".into());
         assert_eq!(both.validate().unwrap_err().key(), "discovery_url");
+        let p = base.clone().with_jwks_refetch_cooldown(Duration::ZERO);
+        assert_eq!(p.validate().unwrap_err().key(), "jwks_refetch_cooldown");
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //!   counter moved and reuses that result, so 1,000 concurrent logins with a new `kid` cause one
 //!   fetch.
 //! * Unknown-`kid` refetches are spaced by `jwks_refetch_cooldown`; inside the cool-down an unknown
-//!   `kid` fails at once. A negative cache remembers `kid`s that the current set lacks, so a flood
-//!   of random `kid`s costs a hash lookup each and never touches the guard.
+//!   `kid` fails at once, without touching the guard. A negative cache remembers `kid`s that the
+//!   current set lacks, so a `kid` seen missing fails with a hash lookup until the cool-down
+//!   ends. A `kid` is at most 256 bytes long (`verify::jws::MAX_KID_BYTES`) (longer ones are refused
+//!   when the header is parsed), so the negative cache holds at most 1 MiB per issuer.
 //! * On fetch failure the last good set keeps serving until it is older than `jwks_max_stale`;
 //!   after that verification fails with [`VerifyError::KeysUnavailable`] (a 503, not a 401).
 
@@ -245,20 +247,31 @@ impl JwksCache {
 
     /// Refetches unless another fetch completed since `observed` or the cool-down has not passed.
     async fn refetch_after(&self, observed: u64) {
+        // Inside the cool-down nothing is fetched, so the answer needs no guard: a flood of
+        // unknown `kid`s does not queue behind a fetch in flight (one the background refresh
+        // started, say) only to learn that.
+        if self.cooling_down(observed) {
+            return;
+        }
         let _guard = self.inner.flight.lock().await;
-        {
-            let st = self.read_state();
-            if st.attempts != observed {
-                return;
-            }
-            if let Some(at) = st.attempted_at {
-                let now = self.inner.clock.now();
-                if now.duration_since(at).unwrap_or(Duration::ZERO) < self.inner.cooldown {
-                    return;
-                }
-            }
+        if self.read_state().attempts != observed || self.cooling_down(observed) {
+            return;
         }
         let _ = self.fetch_and_store(false).await;
+    }
+
+    /// Whether attempt `observed` is still the last one and was made inside the cool-down.
+    fn cooling_down(&self, observed: u64) -> bool {
+        let st = self.read_state();
+        st.attempts == observed
+            && st.attempted_at.is_some_and(|at| {
+                self.inner
+                    .clock
+                    .now()
+                    .duration_since(at)
+                    .unwrap_or(Duration::ZERO)
+                    < self.inner.cooldown
+            })
     }
 
     /// Fetches and installs a key set. Callers hold `flight`.

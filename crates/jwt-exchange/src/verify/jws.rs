@@ -9,6 +9,12 @@ use crate::Algorithm;
 pub(crate) const FORBIDDEN_HEADER_PARAMS: [&str; 7] =
     ["jku", "x5u", "jwk", "x5c", "b64", "zip", "enc"];
 
+/// Longest `kid` a token may carry, in bytes. RFC 7515 sets no limit; IdPs use 20–90 characters
+/// (thumbprints, UUIDs, hashes). A longer `kid` is refused as an invalid header before any key
+/// lookup, so an unknown-`kid` flood cannot fill the key cache's negative cache with large
+/// strings (4,096 of them at most: 1 MiB per issuer).
+pub(crate) const MAX_KID_BYTES: usize = 256;
+
 /// The three segments of a compact JWS, borrowed from the token.
 pub(crate) struct Segments<'a> {
     /// `BASE64URL(header) '.' BASE64URL(payload)`: the signed bytes.
@@ -182,9 +188,13 @@ impl Header {
             Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
             Some(_) => Err(VerifyError::InvalidHeader { param }),
         };
+        let kid = opt_str("kid")?;
+        if kid.as_ref().is_some_and(|k| k.len() > MAX_KID_BYTES) {
+            return Err(VerifyError::InvalidHeader { param: "kid" });
+        }
         Ok(Header {
             alg,
-            kid: opt_str("kid")?,
+            kid,
             typ: opt_str("typ")?,
         })
     }

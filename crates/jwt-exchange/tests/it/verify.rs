@@ -516,6 +516,37 @@ async fn token_supplied_keys_are_never_used_or_fetched() {
     assert_eq!(evil.total_hits(), 0, "the attacker's server saw no request");
 }
 
+/// A `kid` over 256 bytes is refused when the header is read, before any key lookup or fetch,
+/// so a flood of unknown `kid`s cannot fill the negative cache with large strings.
+#[tokio::test]
+async fn an_oversized_kid_is_an_invalid_header() {
+    let idp = Idp::start().await;
+    let v = idp.verifier(idp.provider());
+    v.refresh_keys().await.unwrap();
+    let hits = idp.server.jwks_hits();
+    let sign = |kid: &str| {
+        idp.rsa.sign_raw(
+            Algorithm::RS256,
+            &json!({"alg": "RS256", "kid": kid}).to_string(),
+            &claims().to_string(),
+        )
+    };
+    assert_eq!(
+        v.verify(&sign(&"k".repeat(257))).await.unwrap_err(),
+        VerifyError::InvalidHeader { param: "kid" }
+    );
+    assert_eq!(
+        idp.server.jwks_hits(),
+        hits,
+        "no fetch for a refused header"
+    );
+    // 256 bytes is a `kid` like any other: unknown here, so it costs the one refetch.
+    assert_eq!(
+        v.verify(&sign(&"k".repeat(256))).await.unwrap_err(),
+        VerifyError::UnknownKeyId
+    );
+}
+
 #[tokio::test]
 async fn crit_b64_and_typ() {
     let idp = Idp::start().await;
