@@ -558,6 +558,18 @@ impl Loaded {
     /// The bearer keys: inline secrets, else the secret file (generated with mode 0600 when
     /// missing).
     pub(crate) fn bearer_keys(&self) -> Result<BearerKeys, LoadError> {
+        self.read_bearer_keys(true)
+            .map(|keys| keys.expect("a missing secret file was generated"))
+    }
+
+    /// Checks the bearer secrets as [`Loaded::bearer_keys`] reads them, without generating a
+    /// missing secret file (`serve --check` writes nothing; `serve` would generate it).
+    pub(crate) fn check_bearer_keys(&self) -> Result<(), LoadError> {
+        self.read_bearer_keys(false).map(drop)
+    }
+
+    /// The bearer keys; `None` when the secret file is missing and `generate` is false.
+    fn read_bearer_keys(&self, generate: bool) -> Result<Option<BearerKeys>, LoadError> {
         let b = &self.file.bearer;
         let mut pairs: Vec<(String, BearerSecret)> = Vec::new();
         if b.secrets.is_empty() {
@@ -576,6 +588,9 @@ impl Loaded {
                 message,
             };
             if !file.exists() {
+                if !generate {
+                    return Ok(None);
+                }
                 generate_secret_file(&file).map_err(|e| err(e.to_string()))?;
                 tracing::warn!(file = %file.display(), "bearer secret file was missing: generated a new signing secret (mode 0600)");
             }
@@ -610,7 +625,7 @@ impl Loaded {
         for (kid, secret) in it {
             keys = keys.with_verification_key(kid, secret);
         }
-        Ok(keys)
+        Ok(Some(keys))
     }
 
     /// The embedded store's file: `session_store.path`, relative to the configuration file's

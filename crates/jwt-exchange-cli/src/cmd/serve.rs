@@ -37,7 +37,15 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(a: Args) -> Result<(), Failure> {
     let loaded = crate::config::load(&a.config)?;
+    if let Some(listen) = &a.listen {
+        // The same rule as `listen_address` in the file: a configuration error (exit 2), not
+        // a failure to bind (exit 1).
+        listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| Failure::Config(format!("--listen {listen:?}: not an address: {e}")))?;
+    }
     if a.check {
+        loaded.check_bearer_keys()?;
         println!(
             "{}: configuration OK ({} provider(s), {} group(s), {} polic(ies), {:?} session store, listening on {})",
             a.config.display(),

@@ -269,6 +269,56 @@ fn bad_configuration_exits_2_naming_the_key() {
     );
 }
 
+/// `serve --check` checks what `serve` would refuse at start-up: a `--listen` that is not an
+/// address, and a bearer secret file that exists but is malformed (a missing one is fine:
+/// `serve` generates it, `--check` writes nothing).
+#[test]
+fn check_refuses_a_bad_listen_flag_and_a_malformed_secret_file() {
+    let dir = TempDir::new("checkflags");
+    let cfg = dir.write("ok.yaml", "bearer:\n  secret_file: bearer.secret\n");
+    let check = |extra: &[&str]| {
+        let mut args = vec!["serve", "--config", cfg.to_str().unwrap(), "--check"];
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let out = check(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("bearer.secret").exists(),
+        "--check writes nothing"
+    );
+    for listen in ["bogus", "127.0.0.1", "localhost:99999", ""] {
+        let out = check(&["--listen", listen]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{listen:?}: {err}");
+        assert!(err.contains("--listen"), "{err}");
+    }
+    // Without --check too: a configuration error, before anything is connected.
+    let out = run(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "bogus",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    dir.write("bearer.secret", "k1 not-base64url!\n");
+    let out = check(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bearer.secret") && err.contains("line 1"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_bearer_secret_file_is_generated_with_0600() {
     let key = TestKey::generate(Algorithm::EdDSA, "k1");
