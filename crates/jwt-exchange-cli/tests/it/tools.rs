@@ -201,6 +201,24 @@ fn git_credential_helper_prints_the_bearer_as_password() {
     );
     assert!(out.status.success());
     assert_eq!(stdout(&out), "username=_jwt\npassword=b1.b2.b3\n");
+    // Not in clear text, and only to the named host: no credential, and git asks elsewhere.
+    for (request, extra) in [
+        ("protocol=http\nhost=lakefs.example.com\n\n", None),
+        (
+            "protocol=https\nhost=evil.example\n\n",
+            Some("lakefs.example.com"),
+        ),
+    ] {
+        let mut args = vec!["git-credential", "--bearer-file", f.to_str().unwrap()];
+        if let Some(h) = extra {
+            args.extend(["--host", h]);
+        }
+        args.push("get");
+        let out = run(&args, Some(request));
+        assert!(out.status.success(), "{request}");
+        assert_eq!(stdout(&out), "", "{request}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no credential given"));
+    }
     let out = run(
         &[
             "git-credential",
