@@ -171,6 +171,9 @@ pub(crate) struct StoreSection {
     /// (when the URL asks for TLS), no client certificate.
     #[serde(default)]
     pub(crate) tls: Option<TlsSection>,
+    /// Redis only: connect even to a server that may evict keys.
+    #[serde(default)]
+    pub(crate) insecure_allow_eviction: bool,
 }
 
 impl Default for StoreSection {
@@ -182,6 +185,7 @@ impl Default for StoreSection {
             namespace: None,
             near_cache: None,
             tls: None,
+            insecure_allow_eviction: false,
         }
     }
 }
@@ -195,6 +199,7 @@ impl std::fmt::Debug for StoreSection {
             .field("namespace", &self.namespace)
             .field("near_cache", &self.near_cache)
             .field("tls", &self.tls)
+            .field("insecure_allow_eviction", &self.insecure_allow_eviction)
             .finish()
     }
 }
@@ -480,6 +485,14 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
             "tls",
             "only redis and postgres stores take tls settings",
         )),
+        StoreKind::Memory | StoreKind::Embedded | StoreKind::Postgres
+            if s.insecure_allow_eviction =>
+        {
+            Err(ConfigError::new(
+                "insecure_allow_eviction",
+                "only the redis store evicts keys",
+            ))
+        }
         _ => {
             validate_tls(s)?;
             match &s.near_cache {

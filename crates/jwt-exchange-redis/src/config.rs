@@ -40,6 +40,11 @@ pub struct RedisStoreConfig {
     /// TLS settings for a `rediss://` URL (feature `tls`); `None`: the system's roots, no
     /// client certificate. Refused with a `redis://` URL.
     pub tls: Option<StoreTls>,
+    /// Connect even to a server that may evict keys (a `maxmemory` limit with a
+    /// `maxmemory-policy` other than `noeviction`). Off by default, because eviction fails
+    /// open: an evicted subject index lets `delete_subject` miss sessions, and an evicted `jti`
+    /// record lets a token be exchanged again. See [`RedisStore::connect`](crate::RedisStore::connect).
+    pub insecure_allow_eviction: bool,
 }
 
 impl Default for RedisStoreConfig {
@@ -50,6 +55,7 @@ impl Default for RedisStoreConfig {
             connect_timeout: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
             tls: None,
+            insecure_allow_eviction: false,
         }
     }
 }
@@ -62,6 +68,7 @@ impl fmt::Debug for RedisStoreConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("clock", &self.clock)
             .field("tls", &self.tls)
+            .field("insecure_allow_eviction", &self.insecure_allow_eviction)
             .finish()
     }
 }
@@ -99,6 +106,20 @@ impl RedisStoreConfig {
     #[must_use]
     pub fn with_tls(mut self, tls: StoreTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Sets [`insecure_allow_eviction`](Self::insecure_allow_eviction).
+    ///
+    /// ```
+    /// use jwt_exchange_redis::RedisStoreConfig;
+    /// assert!(!RedisStoreConfig::default().insecure_allow_eviction);
+    /// let c = RedisStoreConfig::default().with_insecure_allow_eviction(true);
+    /// assert!(c.insecure_allow_eviction);
+    /// ```
+    #[must_use]
+    pub fn with_insecure_allow_eviction(mut self, allow: bool) -> Self {
+        self.insecure_allow_eviction = allow;
         self
     }
 

@@ -36,6 +36,16 @@ pub enum ConnectError {
     /// TLS settings were given but the crate was built without its `tls` feature.
     #[error("TLS to Redis needs the `tls` feature of jwt-exchange-redis")]
     TlsFeatureOff,
+    /// The server may evict keys (`maxmemory` set, `maxmemory-policy` not `noeviction`), which
+    /// would silently undo revocations by subject and replay protection. Set the policy to
+    /// `noeviction`, or [`insecure_allow_eviction`](crate::RedisStoreConfig::insecure_allow_eviction).
+    #[error("the Redis server may evict keys (maxmemory-policy {policy}, maxmemory {maxmemory} bytes): set maxmemory-policy to noeviction")]
+    EvictingServer {
+        /// The server's `maxmemory-policy`.
+        policy: String,
+        /// The server's `maxmemory`, in bytes.
+        maxmemory: u64,
+    },
     /// The server could not be reached or did not answer the first `PING`.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,5 +1,6 @@
 //! [`RedisStore`]: the [`SessionStore`] implementation.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -141,7 +142,38 @@ impl RedisStore {
             config,
         };
         store.ping().await?;
+        if !store.config.insecure_allow_eviction {
+            store.refuse_eviction().await?;
+        }
         Ok(store)
+    }
+
+    /// Refuses a server that may evict this store's keys. Every key has a TTL, so `volatile-*`
+    /// policies evict them as readily as `allkeys-*`. A server that does not answer
+    /// `CONFIG GET` (disabled or renamed, as on some managed services) cannot be checked and
+    /// is accepted: the operator's documentation says what to set.
+    async fn refuse_eviction(&self) -> Result<(), ConnectError> {
+        let reply = self
+            .bounded("config get", async {
+                let mut conn = self.conn.clone();
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory*")
+                    .query_async::<HashMap<String, String>>(&mut conn)
+                    .await
+                    .map_err(map_err)
+            })
+            .await;
+        let Ok(settings) = reply else {
+            return Ok(());
+        };
+        match evicts(&settings) {
+            Some((policy, maxmemory)) => Err(ConnectError::EvictingServer {
+                policy: policy.to_owned(),
+                maxmemory,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The store's options.
@@ -441,6 +473,14 @@ impl SessionStore for RedisStore {
     }
 }
 
+/// The policy and limit of a server whose `CONFIG GET maxmemory*` answer says it may evict keys:
+/// a `maxmemory` above zero (zero is no limit) and a policy other than `noeviction`.
+fn evicts(settings: &HashMap<String, String>) -> Option<(&str, u64)> {
+    let maxmemory = settings.get("maxmemory")?.parse::<u64>().ok()?;
+    let policy = settings.get("maxmemory-policy")?;
+    (maxmemory > 0 && policy != "noeviction").then_some((policy.as_str(), maxmemory))
+}
+
 /// Decodes a stored record; anything else is `Corrupt`.
 fn decode(raw: &[u8]) -> Result<Session, StoreError> {
     serde_json::from_slice(raw).map_err(StoreError::corrupt)
@@ -481,6 +521,32 @@ mod tests {
         assert_eq!(expiry_ms(i64::MAX), MAX_EXPIRES_AT * 1000);
         assert_eq!(expiry_score(i64::MAX), MAX_EXPIRES_AT);
         assert_eq!(expiry_score(-7), -7);
+    }
+
+    #[test]
+    fn only_a_memory_limit_with_an_evicting_policy_is_refused() {
+        let settings = |maxmemory: &str, policy: &str| {
+            HashMap::from([
+                ("maxmemory".to_owned(), maxmemory.to_owned()),
+                ("maxmemory-policy".to_owned(), policy.to_owned()),
+                ("maxmemory-samples".to_owned(), "5".to_owned()),
+            ])
+        };
+        for policy in [
+            "allkeys-lru",
+            "volatile-lru",
+            "volatile-ttl",
+            "allkeys-random",
+        ] {
+            assert_eq!(
+                evicts(&settings("1073741824", policy)),
+                Some((policy, 1 << 30)),
+                "{policy}"
+            );
+            assert_eq!(evicts(&settings("0", policy)), None, "no limit: {policy}");
+        }
+        assert_eq!(evicts(&settings("1073741824", "noeviction")), None);
+        assert_eq!(evicts(&HashMap::new()), None, "unknown: accepted");
     }
 
     #[test]

@@ -389,6 +389,7 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Opened, Failure> {
             if let Some(tls) = &loaded.store_tls {
                 cfg = cfg.with_tls(tls.clone());
             }
+            cfg = cfg.with_insecure_allow_eviction(s.insecure_allow_eviction);
             let failed = |e: jwt_exchange_redis::ConnectError| {
                 Failure::Run(format!(
                     "connecting to the Redis session store: {}",

@@ -233,6 +233,7 @@ fn bad_configuration_exits_2_naming_the_key() {
         ("auth:\n  groups:\n    g: [Missing]\n", "auth.groups.g"),
         ("bearer:\n  secrets:\n    - kid: k\n      secret: c2hvcnQ\n", "bearer.secrets[0].secret"),
         ("server:\n  threads: 0\n", "server.threads"),
+        ("session_store:\n  type: postgres\n  url: postgres://h/db\n  insecure_allow_eviction: true\n", "session_store.insecure_allow_eviction"),
         ("server:\n  threads: 100000\n", "server.threads"),
     ];
     for (i, (yaml, key)) in cases.iter().enumerate() {

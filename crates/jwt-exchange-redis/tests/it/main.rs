@@ -7,6 +7,7 @@ mod cluster;
 mod common;
 mod conformance;
 mod corrupt;
+mod eviction;
 mod faults;
 mod layout;
 mod near_cache;
