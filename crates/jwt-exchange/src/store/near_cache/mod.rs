@@ -283,7 +283,7 @@ impl<S> CachedStore<S> {
                     target: TARGET,
                     error = %e,
                     source = ?std::error::Error::source(e).map(ToString::to_string),
-                    "revocation done in the store, but the invalidation could not be published"
+                    "the invalidation of a revocation could not be published"
                 );
             })
     }
@@ -349,26 +349,24 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        // Announced even when the store answered an error: the delete may have happened (a
+        // timeout after the script ran), and a needless invalidation costs only a cache miss,
+        // whereas a missing one leaves other instances serving the session until `max_age`.
         let deleted = self.inner.delete(id).await;
-        if deleted.is_err() {
-            // The delete may or may not have happened; forget it here at least. A retry
-            // publishes.
-            self.shared.invalidate(&Invalidation::Session(id.clone()));
-        }
+        let announced = self.announce(Invalidation::Session(id.clone())).await;
         let deleted = deleted?;
-        self.announce(Invalidation::Session(id.clone())).await?;
+        announced?;
         Ok(deleted)
     }
 
     async fn delete_subject(&self, subject: &str) -> Result<usize, StoreError> {
+        // As `delete`: a partial failure (some buckets done) is announced too.
         let deleted = self.inner.delete_subject(subject).await;
-        if deleted.is_err() {
-            self.shared
-                .invalidate(&Invalidation::Subject(subject.to_owned()));
-        }
+        let announced = self
+            .announce(Invalidation::Subject(subject.to_owned()))
+            .await;
         let deleted = deleted?;
-        self.announce(Invalidation::Subject(subject.to_owned()))
-            .await?;
+        announced?;
         Ok(deleted)
     }
 

@@ -175,6 +175,63 @@ async fn revocations_publish_before_returning_even_when_nothing_was_found() {
     );
 }
 
+/// Deletes, then answers an error (a timeout after the script ran).
+#[derive(Debug)]
+struct FailsAfterDeleting(MemoryStore);
+
+#[async_trait::async_trait]
+impl SessionStore for FailsAfterDeleting {
+    async fn create(&self, s: &Session) -> Result<(), StoreError> {
+        self.0.create(s).await
+    }
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.0.delete(id).await?;
+        Err(StoreError::unavailable(std::io::Error::other("timed out")))
+    }
+    async fn delete_subject(&self, subject: &str) -> Result<usize, StoreError> {
+        self.0.delete_subject(subject).await?;
+        Err(StoreError::unavailable(std::io::Error::other("timed out")))
+    }
+    async fn list_subject(&self, subject: &str) -> Result<Vec<Session>, StoreError> {
+        self.0.list_subject(subject).await
+    }
+    async fn sweep(&self) -> Result<usize, StoreError> {
+        self.0.sweep().await
+    }
+    async fn claim_jti(&self, i: &str, j: &str, e: i64) -> Result<bool, StoreError> {
+        self.0.claim_jti(i, j, e).await
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_the_store_failed_is_announced_all_the_same() {
+    let clock = MockClock::at_unix(T0);
+    let manual = Manual::default();
+    let store = CachedStore::new(
+        FailsAfterDeleting(MemoryStore::new(Arc::new(clock.clone()))),
+        Arc::new(manual.clone()),
+        config(&clock),
+    );
+    manual.listener().subscribed();
+    let id = SessionId::generate();
+    assert!(
+        store.delete(&id).await.is_err(),
+        "the store's error is returned"
+    );
+    assert!(store.delete_subject("jwt:x:y").await.is_err());
+    assert_eq!(
+        *manual.published.lock().expect("lock"),
+        vec![
+            Invalidation::Session(id),
+            Invalidation::Subject("jwt:x:y".into())
+        ],
+        "other instances forget what may have been deleted"
+    );
+}
+
 #[tokio::test]
 async fn a_failed_publish_fails_the_revocation_and_a_retry_publishes() {
     let clock = MockClock::at_unix(T0);
