@@ -253,10 +253,14 @@ impl RedisStore {
     async fn delete_in(&self, bucket: u8, subject: &str, now: i64) -> Result<usize, StoreError> {
         let mut conn = self.conn.clone();
         let index = self.keys.subject(bucket, subject);
-        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        // Every id in the index, not only those live by this instance's clock: an instance
+        // whose clock runs ahead would otherwise leave the sessions about to expire, and they
+        // still authenticate on instances whose clocks are behind. Records Redis has already
+        // expired are simply not there to delete (and not counted).
+        let ids: Vec<String> = redis::cmd("ZRANGE")
             .arg(&index)
-            .arg(format!("({now}"))
-            .arg("+inf")
+            .arg(0)
+            .arg(-1)
             .query_async(&mut conn)
             .await
             .map_err(map_err)?;

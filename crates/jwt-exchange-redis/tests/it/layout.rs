@@ -242,3 +242,33 @@ async fn far_future_expiry_is_clamped() {
     assert_eq!(store.delete_subject(&s.subject).await.expect("revoke"), 1);
     common::cleanup(&store, &url).await;
 }
+
+/// Revoking a subject from an instance whose clock runs a minute ahead still deletes the
+/// sessions about to expire, which an instance with a correct clock would go on accepting.
+#[tokio::test]
+async fn delete_subject_does_not_depend_on_the_revoking_instance_clock() {
+    let Some((store, url)) = common::store().await else {
+        return;
+    };
+    let prefix = store.config().key_prefix.clone();
+    let ahead = jwt_exchange::MockClock::at_unix(common::now() + 60);
+    let fast = RedisStore::connect(
+        &url,
+        common::config()
+            .with_key_prefix(prefix)
+            .with_clock(std::sync::Arc::new(ahead)),
+    )
+    .await
+    .expect("connect");
+    let soon = session("skewed", 30);
+    let later = session("skewed", 600);
+    store.create(&soon).await.expect("create");
+    store.create(&later).await.expect("create");
+    assert_eq!(fast.delete_subject(&soon.subject).await.expect("revoke"), 2);
+    assert_eq!(
+        store.get(&soon.id).await.expect("get"),
+        None,
+        "revoked everywhere"
+    );
+    assert_eq!(store.get(&later.id).await.expect("get"), None);
+}
