@@ -422,7 +422,15 @@ impl Exchange {
                 .claim_jti(&session.issuer, jti, replay_until)
                 .await;
             if !matches!(claimed, Ok(true)) {
-                let _ = inner.store().delete(&session.id).await;
+                if let Err(e) = inner.store().delete(&session.id).await {
+                    // No bearer was minted for it, so nobody can use it; it stays listed for
+                    // its subject until it expires or is revoked.
+                    tracing::warn!(
+                        session_id = %session.id.as_str(),
+                        error = %e,
+                        "a login refused after its session was stored could not remove it"
+                    );
+                }
                 return Err(match claimed {
                     Err(e) => ExchangeError::Store(e),
                     _ => ExchangeError::Replayed,
