@@ -96,6 +96,10 @@ pub(crate) struct ServerSection {
     /// process may use.
     #[serde(default = "default_threads")]
     pub(crate) threads: usize,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served instead of the API's listener
+    /// (an IP address and port). Absent: on the API's listener.
+    #[serde(default)]
+    pub(crate) ops_listen_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for ServerSection {
@@ -105,6 +109,7 @@ impl Default for ServerSection {
             request_timeout: default_request_timeout(),
             max_connections: default_max_connections(),
             threads: default_threads(),
+            ops_listen_address: None,
         }
     }
 }

@@ -58,7 +58,7 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
         return Ok(());
     }
     let addr = loaded.listen_address(a.listen.as_deref());
-    let server = Server::build(&loaded).await?;
+    let mut server = Server::build(&loaded).await?;
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .map_err(|e| Failure::Run(format!("cannot listen on {addr}: {e}")))?;
@@ -66,13 +66,60 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Run(e.to_string()))?;
     tracing::info!(address = %local, store = ?loaded.file.session_store.kind, providers = server.exchange.verifier().issuers().count(), threads = server.threads, "jwt-exchange listening");
-    server.serve(listener, shutdown_signal()).await
+    let ops = match (loaded.file.server.ops_listen_address, server.ops.take()) {
+        (Some(addr), Some(router)) => Some(serve_ops(addr, router).await?),
+        _ => None,
+    };
+    let result = server.serve(listener, shutdown_signal()).await;
+    // The probes and metrics answer until the API has drained, then stop too.
+    if let Some((stop, task)) = ops {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    result
+}
+
+/// Serves the operational routes on their own listener (`server.ops_listen_address`) on the
+/// main runtime, until `stop` fires. They are cheap and few, so plain `axum::serve` (one
+/// connection task each, no thread per core) is enough; the address is meant to be reachable
+/// only by the orchestrator and the metrics scraper.
+async fn serve_ops(
+    addr: std::net::SocketAddr,
+    router: Router,
+) -> Result<
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ),
+    Failure,
+> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Run(format!("cannot listen on {addr} (ops): {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    tracing::info!(address = %local, "probes and metrics listening");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the probe and metrics listener failed");
+        }
+    });
+    Ok((stop, task))
 }
 
 /// A built server: the exchange and the HTTP application.
 pub(crate) struct Server {
     pub(crate) exchange: Exchange,
     pub(crate) app: Router,
+    /// The operational routes, when `server.ops_listen_address` serves them apart from `app`.
+    pub(crate) ops: Option<Router>,
     header_read_timeout: std::time::Duration,
     max_connections: usize,
     threads: usize,
@@ -118,19 +165,25 @@ impl Server {
             });
         let server = &loaded.file.server;
         // The duration layer is outermost, so a request cut off by the timeout counts too.
-        let app = auth
-            .build()
-            .merge(ops)
-            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                server.request_timeout,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                latency,
-                crate::latency::record,
-            ));
+        let layered = |router: Router| {
+            router
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    server.request_timeout,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    Arc::clone(&latency),
+                    crate::latency::record,
+                ))
+        };
+        let (app, ops) = if server.ops_listen_address.is_some() {
+            (layered(auth.build()), Some(layered(ops)))
+        } else {
+            (layered(auth.build().merge(ops)), None)
+        };
         Ok(Server {
             app,
+            ops,
             exchange,
             header_read_timeout: server.header_read_timeout,
             max_connections: server.max_connections,

@@ -6,7 +6,7 @@ use jwt_exchange::Algorithm;
 use jwt_exchange_testkit::{jwks, Behavior, JwksServer, TestKey};
 use serde_json::{json, Value};
 
-use crate::common::{config_yaml, run, ServerProcess, TempDir};
+use crate::common::{config_yaml, free_port, run, ServerProcess, TempDir, BIN};
 
 const ISS: &str = "https://idp.e2e.test/";
 
@@ -318,6 +318,81 @@ fn check_refuses_a_bad_listen_flag_and_a_malformed_secret_file() {
         err.contains("bearer.secret") && err.contains("line 1"),
         "{err}"
     );
+}
+
+/// `server.ops_listen_address` moves `/healthz`, `/readyz` and `/metrics` off the API's
+/// listener (whose refusal counters would otherwise tell any client why its token was refused),
+/// and the API's routes are not on the ops listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_metrics_can_be_served_apart_from_the_api() {
+    let key = TestKey::generate(Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwks(&[&key])).await;
+    let dir = TempDir::new("ops");
+    let ops_port = free_port();
+    let cfg = dir.write(
+        "config.yaml",
+        &config_yaml(
+            ISS,
+            &idp.jwks_url(),
+            "",
+            &format!("server:\n  ops_listen_address: 127.0.0.1:{ops_port}\n"),
+        ),
+    );
+    let api_port = free_port();
+    let log = dir.path().join("server.log");
+    let child = std::process::Command::new(BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{api_port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess {
+        child,
+        base: format!("http://127.0.0.1:{api_port}"),
+        log,
+    };
+    let ops = format!("http://127.0.0.1:{ops_port}");
+    let status =
+        |url: String| async move { reqwest::get(url).await.map(|r| r.status().as_u16()).ok() };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(format!("{ops}/readyz")).await != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "not ready: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        login(&server.base, &key.mint(&claims("a", &[]))).await.0,
+        200
+    );
+    assert_eq!(login(&server.base, "a.b.c").await.0, 401);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            status(format!("{}{path}", server.base)).await,
+            Some(404),
+            "{path}"
+        );
+        assert_eq!(status(format!("{ops}{path}")).await, Some(200), "{path}");
+    }
+    assert_eq!(status(format!("{ops}/auth/session")).await, Some(404));
+    let metrics = reqwest::get(format!("{ops}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"jwtx_logins_total{outcome="success",check=""} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/auth/jwt/login""#),
+        "the API's durations are still counted: {metrics}"
+    );
+    assert!(server.log_text().contains("probes and metrics listening"));
 }
 
 #[tokio::test]
