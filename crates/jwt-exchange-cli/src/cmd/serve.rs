@@ -571,25 +571,42 @@ struct Ops {
     latency: Arc<Latency>,
 }
 
-/// 200 once every provider's keys are loaded and the store answers; 503 otherwise, with the
-/// reasons. A near-cache that lost its invalidation subscription does not make the instance
-/// unready: reads then go to the store, which is slower but correct (`/metrics` shows it).
+/// 200 once the store answers and at least one provider's keys are usable; 503 otherwise,
+/// with the reasons. One IdP that is down (or past `jwks_max_stale`) does not take the instance
+/// out of service: bearers, and logins through the other providers, still work, and an unready
+/// fleet would refuse them all; the answer then says `degraded` and names the provider
+/// (`jwtx_jwks_keys` has it per issuer). A near-cache that lost its invalidation subscription
+/// does not make the instance unready either: reads then go to the store, which is slower but
+/// correct (`/metrics` shows it).
 async fn readyz(State(ops): State<Ops>) -> Response {
     let ex = &ops.exchange;
     let mut problems = Vec::new();
     if ex.verifier().is_empty() {
         problems.push("no provider configured".to_owned());
     }
-    for s in ex.verifier().key_status() {
-        if !s.usable {
-            problems.push(format!("keys of {} not loaded", s.issuer));
-        }
-    }
+    let keys = ex.verifier().key_status();
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|s| !s.usable)
+        .map(|s| format!("keys of {} not loaded", s.issuer))
+        .collect();
+    let degraded = if missing.len() < keys.len() {
+        missing
+    } else {
+        problems.extend(missing);
+        Vec::new()
+    };
     if let Err(e) = ex.store().ping().await {
         problems.push(format!("session store: {e}"));
     }
-    if problems.is_empty() {
+    if problems.is_empty() && degraded.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
+    } else if problems.is_empty() {
+        (
+            StatusCode::OK,
+            format!("ready, degraded: {}\n", degraded.join("; ")),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

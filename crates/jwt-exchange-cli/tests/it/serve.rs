@@ -211,6 +211,49 @@ async fn readyz_follows_the_keys_and_501_without_provider() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // With two providers, one IdP down degrades the instance but keeps it in service; both down
+    // takes it out.
+    let other_key = TestKey::generate(Algorithm::ES256, "k2");
+    let other = JwksServer::start(jwks(&[&other_key])).await;
+    other.set_behavior(Behavior::Status(500));
+    let dir = TempDir::new("ready-two");
+    let yaml = format!(
+        "auth:\n  providers:\n    jwt:\n\
+         \x20     - issuer: {ISS}\n        jwks_url: {}\n        audiences: [api://lakefs]\n\
+         \x20     - issuer: https://other.e2e.test/\n        jwks_url: {}\n        audiences: [api://lakefs]\n\
+         session_store:\n  type: memory\n\
+         bearer:\n  secrets:\n    - kid: k\n      secret: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
+        idp.jwks_url(),
+        other.jwks_url()
+    );
+    let cfg = dir.write("config.yaml", &yaml);
+    let two = ServerProcess::start(&cfg, dir.path()).await;
+    let answer = || async {
+        let r = reqwest::get(format!("{}/readyz", two.base)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let a = answer().await;
+        if a.0 == 200 || Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("degraded") && body.contains("https://other.e2e.test/"),
+        "{body}"
+    );
+    assert_eq!(login(&two.base, &key.mint(&claims("a", &[]))).await.0, 200);
+    idp.set_behavior(Behavior::Status(500));
+    drop(two);
+    let both_down = ServerProcess::start(&cfg, dir.path()).await;
+    let r = reqwest::get(format!("{}/readyz", both_down.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+
     let dir = TempDir::new("noprov");
     let cfg = dir.write(
         "config.yaml",
