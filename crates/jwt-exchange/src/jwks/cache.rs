@@ -349,15 +349,9 @@ impl JwksCache {
     /// `true` if `kid` was missing from the set of attempt `attempts` and that attempt is
     /// still inside the cool-down (after it, the `kid` may trigger a refetch again).
     fn negative_contains(&self, kid: &str, attempts: u64) -> bool {
-        let recent = self.read_state().attempted_at.is_some_and(|at| {
-            self.inner
-                .clock
-                .now()
-                .duration_since(at)
-                .unwrap_or(Duration::ZERO)
-                < self.inner.cooldown
-        });
-        if !recent {
+        // A newer attempt than the caller's snapshot is not "recent" for it: the caller then
+        // takes the refetch path, which finds the newer set and looks the `kid` up there.
+        if !self.cooling_down(attempts) {
             return false;
         }
         let neg = self
