@@ -68,6 +68,31 @@ pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
+/// Waits until something accepts connections on `127.0.0.1:port` (a server a test started).
+///
+/// # Panics
+///
+/// After 10 s, naming `what`.
+///
+/// ```no_run
+/// # async fn f() {
+/// jwt_exchange_testkit::services::wait_listening(6380, "redis-server").await;
+/// # }
+/// ```
+pub async fn wait_listening(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// `host:port` of a `scheme://[user[:password]@]host[:port][/...]` URL, with the scheme's
 /// default port (Redis 6379, PostgreSQL 5432) when none is given.
 fn host_port(url: &str) -> Option<String> {

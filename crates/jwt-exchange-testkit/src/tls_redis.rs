@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use jwt_exchange::session::SessionId;
 
@@ -72,14 +71,7 @@ impl TlsRedis {
             .spawn()
             .expect("start redis-server");
         let server = TlsRedis { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::services::wait_listening(port, "redis-server").await;
         Some(server)
     }
 

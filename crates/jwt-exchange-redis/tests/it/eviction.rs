@@ -1,10 +1,9 @@
 //! A server that may evict keys is refused at connect, unless `insecure_allow_eviction`.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use jwt_exchange_redis::{ConnectError, RedisStore};
-use jwt_exchange_testkit::services::is_ci;
+use jwt_exchange_testkit::services::{is_ci, wait_listening};
 
 use crate::common::{config, redis_url};
 
@@ -31,14 +30,7 @@ impl EvictingRedis {
             return None;
         };
         let server = EvictingRedis(child, port);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_listening(port, "redis-server").await;
         Some(server)
     }
 
