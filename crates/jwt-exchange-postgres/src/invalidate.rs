@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_exchange::store::{
-    CachedStore, Invalidation, InvalidationListener, Invalidator, ListenGuard, NearCacheConfig,
-    StoreError,
+    CachedStore, EchoHeartbeat, Invalidation, InvalidationListener, Invalidator, ListenGuard,
+    NearCacheConfig, StoreError,
 };
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
@@ -42,9 +42,10 @@ pub struct PostgresInvalidatorConfig {
     /// must use the same one; [`PostgresStore::invalidation_channel`] derives it from the
     /// schema: `<schema>:inv`.
     pub channel: String,
-    /// Interval of the `SELECT 1` sent on the listening connection; an answer slower than
-    /// this counts as a lost subscription, so a silent partition is noticed within about
-    /// twice this. Defaults to 1 s.
+    /// Interval of the [`EchoHeartbeat`]: each one is sent with `pg_notify` on the listening
+    /// connection and must arrive back on it before the next, or the subscription counts as
+    /// lost. A silent partition, or a `LISTEN` that is never delivered to, is
+    /// therefore noticed within about twice this. Defaults to 1 s.
     pub heartbeat: Duration,
 }
 
@@ -148,8 +149,9 @@ impl Invalidator for PostgresInvalidator {
     }
 
     /// Spawns the listener task: connect, `LISTEN`, report
-    /// [`subscribed`](InvalidationListener::subscribed), apply notifications and run a
-    /// heartbeat query; on any failure report
+    /// [`subscribed`](InvalidationListener::subscribed), apply notifications, and every
+    /// heartbeat send an [`EchoHeartbeat`] that must come back before the next one; on any
+    /// failure report
     /// [`unsubscribed`](InvalidationListener::unsubscribed) and start over after a back-off
     /// (100 ms doubling to 1 s).
     fn listen(&self, listener: InvalidationListener) -> ListenGuard {
@@ -178,7 +180,7 @@ async fn listener_task(
         {
             listener.subscribed();
             backoff = MIN_BACKOFF;
-            pump(&client, notes, config.heartbeat, &listener).await;
+            pump(&client, notes, &config, &listener).await;
             listener.unsubscribed();
             drop(driver);
         }
@@ -234,13 +236,19 @@ async fn subscribe(
     Some((client, rx, driver))
 }
 
-/// Applies notifications until the connection closes or a heartbeat goes unanswered.
+/// Applies notifications until the connection closes, or a heartbeat cannot be sent or does
+/// not come back within the interval, so a `LISTEN` that is accepted but never delivered to
+/// (PgBouncer in transaction pooling mode) is noticed. The heartbeat is sent on the listening
+/// connection itself, not through the store's pool: a pool saturated by load would otherwise
+/// delay it, flush the cache and send the cache's reads to the saturated store.
 async fn pump(
     client: &tokio_postgres::Client,
     mut notes: mpsc::UnboundedReceiver<String>,
-    heartbeat: Duration,
+    config: &PostgresInvalidatorConfig,
     listener: &InvalidationListener,
 ) {
+    let heartbeat = config.heartbeat;
+    let mut echo = EchoHeartbeat::new();
     let mut ticks = tokio::time::interval(heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -248,13 +256,22 @@ async fn pump(
         tokio::select! {
             note = notes.recv() => match note {
                 Some(payload) => {
-                    listener.message(payload.as_bytes());
+                    if !echo.received(payload.as_bytes()) {
+                        listener.message(payload.as_bytes());
+                    }
                 }
                 None => return,
             },
             _ = ticks.tick() => {
-                let pong = tokio::time::timeout(heartbeat, client.simple_query("SELECT 1")).await;
-                if !matches!(pong, Ok(Ok(_))) {
+                let Some(beat) = echo.tick() else {
+                    return;
+                };
+                let sent = tokio::time::timeout(
+                    heartbeat,
+                    client.execute("SELECT pg_notify($1, $2)", &[&config.channel, &beat]),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(_))) {
                     return;
                 }
             }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use jwt_exchange::store::{
-    CachedStore, Invalidation, InvalidationListener, Invalidator, ListenGuard, NearCacheConfig,
-    StoreError,
+    CachedStore, EchoHeartbeat, Invalidation, InvalidationListener, Invalidator, ListenGuard,
+    NearCacheConfig, StoreError,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
 
@@ -42,9 +42,10 @@ pub struct RedisInvalidatorConfig {
     /// number). [`RedisStore::invalidation_channel`] derives it from the key prefix:
     /// `<key_prefix>:inv`.
     pub channel: String,
-    /// Interval of the `PING` sent on the subscription connection; an answer slower than this
-    /// counts as a lost subscription. A silent partition is therefore noticed (and the cache
-    /// flushed and bypassed) within about twice this. Defaults to 1 s.
+    /// Interval of the [`EchoHeartbeat`]: each one is published on the channel and must
+    /// arrive on the subscription before the next, or the subscription counts as lost. A
+    /// silent partition, or a path that stops delivering messages, is therefore noticed (and
+    /// the cache flushed and bypassed) within about twice this. Defaults to 1 s.
     pub heartbeat: Duration,
     /// Upper bound on a `PUBLISH` and on a `SUBSCRIBE`. Defaults to 2 s.
     pub command_timeout: Duration,
@@ -183,13 +184,15 @@ impl Invalidator for RedisInvalidator {
     }
 
     /// Spawns the subscriber task: connect, `SUBSCRIBE`, report
-    /// [`subscribed`](InvalidationListener::subscribed), apply messages and `PING` every
-    /// heartbeat; on any failure report
+    /// [`subscribed`](InvalidationListener::subscribed), apply messages, and every heartbeat
+    /// publish an [`EchoHeartbeat`] on the channel (through the publishing connection, the
+    /// path revocations take) that must come back before the next one; on any failure report
     /// [`unsubscribed`](InvalidationListener::unsubscribed) and start over after a back-off
     /// (100 ms doubling to 1 s).
     fn listen(&self, listener: InvalidationListener) -> ListenGuard {
         let task = tokio::spawn(subscriber(
             self.client.clone(),
+            self.publisher.clone(),
             self.config.clone(),
             listener,
         ));
@@ -200,15 +203,16 @@ impl Invalidator for RedisInvalidator {
 /// The subscriber task; runs until aborted.
 async fn subscriber(
     client: redis::Client,
+    publisher: ConnectionManager,
     config: RedisInvalidatorConfig,
     listener: InvalidationListener,
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        if let Some((mut sink, mut stream)) = subscribe(&client, &config).await {
+        if let Some((_sink, mut stream)) = subscribe(&client, &config).await {
             listener.subscribed();
             backoff = MIN_BACKOFF;
-            pump(&mut sink, &mut stream, config.heartbeat, &listener).await;
+            pump(&mut stream, publisher.clone(), &config, &listener).await;
             listener.unsubscribed();
         }
         tokio::time::sleep(backoff).await;
@@ -233,13 +237,16 @@ async fn subscribe(
     Some((sink, stream))
 }
 
-/// Applies messages until the connection closes or a heartbeat goes unanswered.
+/// Applies messages until the connection closes, or a heartbeat cannot be published or does
+/// not come back within the interval.
 async fn pump(
-    sink: &mut PubSubSink,
     stream: &mut PubSubStream,
-    heartbeat: Duration,
+    mut publisher: ConnectionManager,
+    config: &RedisInvalidatorConfig,
     listener: &InvalidationListener,
 ) {
+    let heartbeat = config.heartbeat;
+    let mut echo = EchoHeartbeat::new();
     let mut ticks = tokio::time::interval(heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -247,13 +254,26 @@ async fn pump(
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(msg) => {
-                    listener.message(msg.get_payload_bytes());
+                    let payload = msg.get_payload_bytes();
+                    if !echo.received(payload) {
+                        listener.message(payload);
+                    }
                 }
                 None => return,
             },
             _ = ticks.tick() => {
-                let pong = tokio::time::timeout(heartbeat, sink.ping::<redis::Value>()).await;
-                if !matches!(pong, Ok(Ok(_))) {
+                let Some(beat) = echo.tick() else {
+                    return;
+                };
+                let sent = tokio::time::timeout(
+                    heartbeat,
+                    redis::cmd("PUBLISH")
+                        .arg(&config.channel)
+                        .arg(beat)
+                        .query_async::<i64>(&mut publisher),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(_))) {
                     return;
                 }
             }

@@ -93,6 +93,38 @@ async fn revocation_on_b_reaches_a_by_notify() {
     common::cleanup(a.inner(), &url).await;
 }
 
+/// The heartbeat is an echo through `NOTIFY`: with two instances beating every 20 ms on one
+/// channel, neither counts the heartbeats (its own or the other's) as invalidations, loses its
+/// subscription or drops its cached entries, and revocations still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn echo_heartbeats_keep_a_healthy_cache() {
+    let Some(url) = common::postgres_url().await else {
+        return;
+    };
+    let config = common::config();
+    let beat = Duration::from_millis(20);
+    let a = instance(&url, &url, &config, beat).await;
+    let b = instance(&url, &url, &config, beat).await;
+    let s = session("heartbeat", 600);
+    a.create(&s).await.expect("create");
+    b.get(&s.id).await.expect("cache on b");
+    let (a0, b0) = (a.stats(), b.stats());
+    tokio::time::sleep(beat * 25).await;
+    for (cache, before) in [(&a, a0), (&b, b0)] {
+        let now = cache.stats();
+        assert!(cache.is_subscribed());
+        assert_eq!(now.entries, 1, "still cached");
+        assert_eq!(now.flushes, before.flushes, "no flush");
+        assert_eq!(
+            now.invalidations, before.invalidations,
+            "heartbeats invalidate nothing"
+        );
+    }
+    assert!(a.delete(&s.id).await.expect("revoke"));
+    until(Duration::from_secs(2), || b.stats().entries == 0).await;
+    common::cleanup(a.inner(), &url).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lost_listen_connection_bypasses_and_relisten_flushes() {
     let Some(url) = common::postgres_url().await else {

@@ -170,6 +170,39 @@ async fn cached_get_needs_no_round_trip_even_with_the_data_connection_cut() {
     common::cleanup(b.inner(), &url).await;
 }
 
+/// The heartbeat is an echo through the channel: with two instances beating every 20 ms on
+/// one channel, each sees its own and the other's heartbeats for a while, and neither counts
+/// them as invalidations, loses its subscription or drops its cached entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn echo_heartbeats_keep_a_healthy_cache() {
+    let Some(url) = common::redis_url().await else {
+        return;
+    };
+    let config = common::config();
+    let beat = Duration::from_millis(20);
+    let a = instance(&url, &url, &config, NearCacheConfig::default(), beat).await;
+    let b = instance(&url, &url, &config, NearCacheConfig::default(), beat).await;
+    let s = session("heartbeat", 600);
+    a.create(&s).await.expect("create");
+    b.get(&s.id).await.expect("cache on b");
+    let (a0, b0) = (a.stats(), b.stats());
+    tokio::time::sleep(beat * 25).await;
+    for (cache, before) in [(&a, a0), (&b, b0)] {
+        let now = cache.stats();
+        assert!(cache.is_subscribed());
+        assert_eq!(now.entries, 1, "still cached");
+        assert_eq!(now.flushes, before.flushes, "no flush");
+        assert_eq!(
+            now.invalidations, before.invalidations,
+            "heartbeats invalidate nothing"
+        );
+    }
+    // And revocations still arrive.
+    assert!(a.delete(&s.id).await.expect("revoke"));
+    until(Duration::from_secs(1), || b.stats().entries == 0).await;
+    common::cleanup(a.inner(), &url).await;
+}
+
 /// Losing the subscription flushes and bypasses the cache; re-subscribing flushes again,
 /// since messages published meanwhile were lost. Checked with a closed connection (noticed
 /// at once) and a silent partition (noticed by the heartbeat).

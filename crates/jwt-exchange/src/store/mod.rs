@@ -25,8 +25,8 @@ mod tls;
 
 pub use memory::MemoryStore;
 pub use near_cache::{
-    CachedStore, Invalidation, InvalidationListener, Invalidator, ListenGuard, LocalInvalidator,
-    NearCacheConfig, NearCacheStats,
+    CachedStore, EchoHeartbeat, Invalidation, InvalidationListener, Invalidator, ListenGuard,
+    LocalInvalidator, NearCacheConfig, NearCacheStats,
 };
 pub use sweep::{spawn_sweeper, SweeperHandle};
 pub use tls::StoreTls;

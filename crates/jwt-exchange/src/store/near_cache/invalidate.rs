@@ -151,11 +151,92 @@ impl InvalidationListener {
     }
 
     /// Decodes and applies one raw message; one that does not decode flushes the whole cache
-    /// (safe, if wasteful). Returns whether it decoded.
+    /// (safe, if wasteful). An [`EchoHeartbeat`] message (any instance's) is not an
+    /// invalidation and changes nothing. Returns whether it decoded.
     pub fn message(&self, raw: &[u8]) -> bool {
+        if EchoHeartbeat::is_heartbeat(raw) {
+            return true;
+        }
         let decoded = Invalidation::decode(raw);
         self.invalidate(decoded.as_ref().unwrap_or(&Invalidation::All));
         decoded.is_some()
+    }
+}
+
+/// A heartbeat that proves messages arrive, not only that the subscription's connection
+/// answers: each tick publishes a message of this instance's own on the channel, and the next
+/// tick requires it to have come back.
+///
+/// A `PING` on the subscription cannot see a path that accepts the subscription and delivers
+/// nothing — PgBouncer in transaction pooling mode accepts `LISTEN` and never delivers the
+/// notifications, a partitioned Redis Cluster bus drops messages between nodes — and the
+/// near-cache would then trust entries that other instances' revocations never reach. Wire
+/// format: `h <16 random characters>-<counter>`, which [`InvalidationListener::message`] ignores
+/// (from any instance) and which is no [`Invalidation`].
+///
+/// ```
+/// use jwt_exchange::store::EchoHeartbeat;
+///
+/// let mut echo = EchoHeartbeat::new();
+/// let first = echo.tick().expect("nothing outstanding yet");
+/// assert!(echo.received(first.as_bytes()));
+/// let second = echo.tick().expect("the first came back");
+/// // Another instance's heartbeat is a heartbeat, but not ours.
+/// assert!(!echo.received(EchoHeartbeat::new().tick().unwrap().as_bytes()));
+/// assert!(EchoHeartbeat::is_heartbeat(second.as_bytes()));
+/// // The second never came back: the subscription is lost.
+/// assert_eq!(echo.tick(), None);
+/// ```
+#[derive(Debug)]
+pub struct EchoHeartbeat {
+    /// `h <instance tag>-`.
+    prefix: String,
+    sent: u64,
+    outstanding: bool,
+}
+
+impl Default for EchoHeartbeat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EchoHeartbeat {
+    /// A heartbeat with a fresh random instance tag.
+    pub fn new() -> Self {
+        let id = SessionId::generate();
+        EchoHeartbeat {
+            prefix: format!("h {}-", &id.as_str()[..16]),
+            sent: 0,
+            outstanding: false,
+        }
+    }
+
+    /// Called at each heartbeat: the message to publish now, or `None` when the previous one
+    /// has not come back within the interval (treat the subscription as lost).
+    pub fn tick(&mut self) -> Option<String> {
+        if self.outstanding {
+            return None;
+        }
+        self.sent += 1;
+        self.outstanding = true;
+        Some(format!("{}{}", self.prefix, self.sent))
+    }
+
+    /// Whether `raw` is this instance's latest heartbeat; if so it counts as received.
+    pub fn received(&mut self, raw: &[u8]) -> bool {
+        let ours = raw
+            .strip_prefix(self.prefix.as_bytes())
+            .is_some_and(|n| n == self.sent.to_string().as_bytes());
+        if ours {
+            self.outstanding = false;
+        }
+        ours
+    }
+
+    /// Whether `raw` is anyone's heartbeat.
+    pub fn is_heartbeat(raw: &[u8]) -> bool {
+        raw.starts_with(b"h ")
     }
 }
 

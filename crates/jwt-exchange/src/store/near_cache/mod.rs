@@ -20,7 +20,7 @@ mod tests;
 
 use entries::{Entries, Lookup};
 pub use invalidate::{
-    Invalidation, InvalidationListener, Invalidator, ListenGuard, LocalInvalidator,
+    EchoHeartbeat, Invalidation, InvalidationListener, Invalidator, ListenGuard, LocalInvalidator,
 };
 
 /// Log target of near-cache events.
