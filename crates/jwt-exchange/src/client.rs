@@ -65,8 +65,28 @@ impl ClientError {
 pub struct IssuedBearer {
     /// The bearer (redacted in `Debug`).
     pub token: Bearer,
-    /// Expiry, Unix seconds.
+    /// Expiry, Unix seconds (the server's clock).
     pub expires_at: i64,
+    /// The server's time when it answered (its `Date` header), Unix seconds; `None` without a
+    /// valid header. [`lifetime`](Self::lifetime) prefers it to this machine's clock.
+    pub server_time: Option<i64>,
+}
+
+impl IssuedBearer {
+    /// How long the bearer lives from the answer on, by the server's clock when its `Date`
+    /// header said (so a client clock minutes off does not renew too late or too often), else
+    /// by this machine's. Zero for a bearer that has already expired.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn f(b: jwt_exchange::client::IssuedBearer) {
+    /// let left: Duration = b.lifetime();
+    /// # }
+    /// ```
+    pub fn lifetime(&self) -> Duration {
+        let now = self.server_time.unwrap_or_else(unix_now);
+        Duration::from_secs(u64::try_from(self.expires_at.saturating_sub(now)).unwrap_or(0))
+    }
 }
 
 /// Exchanges external JWTs for bearers at a jwt-exchange server.
@@ -132,6 +152,13 @@ impl ExchangeClient {
             .await
             .map_err(ClientError::Http)?;
         let status = resp.status();
+        let server_time = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
         if !status.is_success() {
             return Err(ClientError::Status {
                 status: status.as_u16(),
@@ -149,6 +176,7 @@ impl ExchangeClient {
             (Some(t), Some(exp)) if !t.is_empty() => Ok(IssuedBearer {
                 token: Bearer::from(t.to_owned()),
                 expires_at: exp,
+                server_time,
             }),
             _ => Err(ClientError::InvalidResponse),
         }
@@ -180,8 +208,9 @@ pub fn read_token_file(path: &Path) -> Result<String, ClientError> {
     Ok(t.to_owned())
 }
 
-/// Writes `contents` to `path` atomically: a temporary file in the same directory, mode 0600 on
-/// Unix, flushed to disk, then renamed over `path`. Readers see the old or the new bearer, never
+/// Writes `contents` to `path` atomically: a new temporary file with a random name in the same
+/// directory (created exclusively, mode 0600 on Unix), flushed to disk, then renamed over
+/// `path`. Readers see the old or the new bearer, never
 /// a partial one.
 pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), ClientError> {
     use std::io::Write;
@@ -197,9 +226,13 @@ pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), ClientError>
     let name = path
         .file_name()
         .map_or_else(|| "bearer".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // A fresh name that must not exist yet (`create_new`: no following a planted symlink, no
+    // reusing a file someone else created with wider permissions), in case the directory is
+    // writable by others.
+    let random = crate::session::SessionId::generate();
+    let tmp = dir.join(format!(".{name}.{}.tmp", &random.as_str()[..16]));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -220,9 +253,16 @@ pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), ClientError>
 /// Keeps a bearer file fresh from a token file (`jwt-exchange login --watch`).
 ///
 /// Each round: exchange the current token file, write the bearer, then wait until
-/// `refresh_before` ahead of its expiry — or until the token file's contents change — and go
-/// again. Errors back off exponentially (1 s doubling to 60 s, never past the bearer's expiry
-/// minus a second) and are reported to `on_event`.
+/// `refresh_before` ahead of its expiry — but at least half its life and at least a second, by
+/// the server's clock (its `Date` header) so that a skewed local clock does not matter — or
+/// until the token file's contents change, and go again. An exchange that brings back no later
+/// expiry (the session is capped by the token's own `exp`) waits for the token file to change.
+/// Errors back off exponentially (1 s doubling to 60 s, never past the bearer's end minus a
+/// second, and cut short when the token file changes) and are reported to `on_event`.
+///
+/// With replay protection on, exchanging the same token file again is refused: give the server
+/// a `session_max_ttl` close to the token's lifetime, so that the bearer lasts until the token
+/// is rotated.
 #[derive(Debug)]
 pub struct TokenFileRefresher {
     client: ExchangeClient,
@@ -280,30 +320,36 @@ impl TokenFileRefresher {
         E: FnMut(RefreshEvent<'_>),
     {
         let mut backoff = Duration::from_secs(1);
-        let mut current_exp: Option<i64> = None;
+        // The current bearer: its expiry (server clock) and when it ends on this machine's
+        // monotonic clock.
+        let mut current: Option<(i64, tokio::time::Instant)> = None;
         loop {
             let seen = std::fs::read(&self.token_file).ok();
             let result = match self.client.exchange_file(&self.token_file).await {
                 Ok(b) => sink(&b).map(|()| b),
                 Err(e) => Err(e),
             };
-            let wait_until = match result {
+            let wait = match result {
                 Ok(b) => {
                     backoff = Duration::from_secs(1);
-                    current_exp = Some(b.expires_at);
+                    let lifetime = b.lifetime();
+                    // The same token again (the session is capped by its `exp`): exchanging it
+                    // before the token file changes would only bring the same expiry back.
+                    let progress = current.is_none_or(|(exp, _)| b.expires_at > exp);
+                    current = Some((b.expires_at, tokio::time::Instant::now() + lifetime));
                     on_event(RefreshEvent::Refreshed {
                         expires_at: b.expires_at,
                     });
-                    let at = b.expires_at
-                        - i64::try_from(self.refresh_before.as_secs()).unwrap_or(i64::MAX);
-                    Some(at)
+                    progress.then(|| renew_after(lifetime, self.refresh_before))
                 }
                 Err(e) => {
                     let mut retry_in = backoff;
-                    if let Some(exp) = current_exp {
-                        let left = exp - unix_now() - 1;
-                        if left > 0 {
-                            retry_in = retry_in.min(Duration::from_secs(left.unsigned_abs()));
+                    if let Some((_, ends)) = current {
+                        let left = ends.saturating_duration_since(tokio::time::Instant::now());
+                        if let Some(before_end) = left.checked_sub(Duration::from_secs(1)) {
+                            if !before_end.is_zero() {
+                                retry_in = retry_in.min(before_end);
+                            }
                         }
                     }
                     on_event(RefreshEvent::Failed {
@@ -311,25 +357,39 @@ impl TokenFileRefresher {
                         retry_in,
                     });
                     backoff = (backoff * 2).min(Duration::from_secs(60));
-                    tokio::time::sleep(retry_in).await;
-                    None
+                    Some(retry_in)
                 }
             };
-            let Some(deadline) = wait_until else { continue };
-            // Wait for the refresh time, waking to notice a rotated token file.
-            loop {
-                let now = unix_now();
-                if now >= deadline {
-                    break;
-                }
-                let left = Duration::from_secs((deadline - now).unsigned_abs());
-                tokio::time::sleep(left.min(self.poll)).await;
-                if std::fs::read(&self.token_file).ok() != seen {
-                    break;
-                }
+            self.wait(seen.as_deref(), wait).await;
+        }
+    }
+
+    /// Sleeps for `wait` (for ever with `None`), waking early when the token file's contents
+    /// are no longer `seen`: a rotated token is exchanged at once.
+    async fn wait(&self, seen: Option<&[u8]>, wait: Option<Duration>) {
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        loop {
+            let now = tokio::time::Instant::now();
+            let step = match deadline {
+                Some(d) if now >= d => return,
+                Some(d) => (d - now).min(self.poll),
+                None => self.poll,
+            };
+            tokio::time::sleep(step).await;
+            if std::fs::read(&self.token_file).ok().as_deref() != seen {
+                return;
             }
         }
     }
+}
+
+/// How long to wait before renewing a bearer that lives `lifetime`: until `refresh_before`
+/// ahead of its end, but never before half its life and never sooner than a second, so a
+/// `refresh_before` as long as the session (a short `session_max_ttl`, a token about to
+/// expire) cannot make the refresher exchange again and again without pause.
+fn renew_after(lifetime: Duration, refresh_before: Duration) -> Duration {
+    let early = refresh_before.min(lifetime / 2);
+    lifetime.saturating_sub(early).max(Duration::from_secs(1))
 }
 
 fn unix_now() -> i64 {
@@ -350,6 +410,32 @@ mod tests {
         assert_eq!(c.login_url(), "http://127.0.0.1:8000/auth/jwt/login");
         assert!(ExchangeClient::new("ftp://x").is_err());
         assert!(ExchangeClient::new("not a url").is_err());
+    }
+
+    #[test]
+    fn renewal_waits_at_least_half_the_life_and_a_second() {
+        let s = Duration::from_secs;
+        // The usual case: `refresh_before` ahead of the end.
+        assert_eq!(renew_after(s(3600), s(300)), s(3300));
+        // `refresh_before` as long as the session or longer: half-life, not at once.
+        assert_eq!(renew_after(s(300), s(300)), s(150));
+        assert_eq!(renew_after(s(3), s(300)), Duration::from_millis(1500));
+        // Nothing left: a second, not a spin.
+        assert_eq!(renew_after(s(0), s(300)), s(1));
+    }
+
+    #[test]
+    fn lifetime_is_measured_on_the_servers_clock_when_it_says() {
+        let bearer = |server_time| IssuedBearer {
+            token: Bearer::from("b".to_owned()),
+            expires_at: 10_000,
+            server_time,
+        };
+        // The client's clock may be anywhere; the server said it was 9 400.
+        assert_eq!(bearer(Some(9_400)).lifetime(), Duration::from_secs(600));
+        assert_eq!(bearer(Some(10_400)).lifetime(), Duration::ZERO);
+        // Without a Date header, this machine's clock (long past 10 000).
+        assert_eq!(bearer(None).lifetime(), Duration::ZERO);
     }
 
     #[test]

@@ -316,6 +316,80 @@ async fn login_watch_refreshes_before_expiry() {
     assert_eq!(r.status(), 200);
 }
 
+/// `login --watch` never exchanges in a tight loop: with `--refresh-before` longer than the
+/// session (3 s here, 5 min asked) it renews at half the bearer's life, and a token whose
+/// sessions all end at its own `exp` is exchanged again only once its file changes. Counted
+/// from the server's login counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_watch_never_spins() {
+    let key = jwt_exchange_testkit::TestKey::generate(jwt_exchange::Algorithm::ES256, "k1");
+    let idp = JwksServer::start(jwt_exchange_testkit::jwks(&[&key])).await;
+    let dir = TempDir::new("nospin");
+    let cfg = dir.write(
+        "config.yaml",
+        &config_yaml(ISS, &idp.jwks_url(), "      session_max_ttl: 3s", ""),
+    );
+    let server = ServerProcess::start(&cfg, dir.path()).await;
+    let logins = || async {
+        let text = reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(r#"jwtx_logins_total{outcome="success",check=""} "#))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let watch = |token: &str, name: &str| {
+        let token_file = dir.write(name, token);
+        std::process::Command::new(BIN)
+            .args(["login", "--url", &server.base, "--token-file"])
+            .arg(token_file)
+            .arg("--out")
+            .arg(dir.path().join(format!("{name}.bearer")))
+            .args([
+                "--watch",
+                "--refresh-before",
+                "5m",
+                "--poll-interval",
+                "100ms",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Sessions of 3 s, renewed every 1.5 s: about 3 logins in 4 s (a spinning loop: thousands).
+    let claims = |exp: i64| serde_json::json!({"iss": ISS, "aud": "api://lakefs", "oid": "w", "iat": exp - 600, "exp": exp});
+    let mut child = watch(&key.mint(&claims(n + 600)), "long");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let long = logins().await;
+    assert!((2..=5).contains(&long), "{long} logins in 4 s");
+    // A token expiring in 3 s caps its session at its `exp`: one renewal at half-life brings
+    // the same expiry back, and then nothing until the file changes.
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut child = watch(&key.mint(&claims(n + 3)), "short");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let short = logins().await - long;
+    assert!(
+        (1..=2).contains(&short),
+        "{short} logins of a token about to expire"
+    );
+}
+
 /// `login --watch` re-exchanges as soon as the token file changes (a rotated projected token),
 /// long before the bearer's own refresh time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
