@@ -179,6 +179,10 @@ pub(crate) struct StoreSection {
     /// Redis only: connect even to a server that may evict keys.
     #[serde(default)]
     pub(crate) insecure_allow_eviction: bool,
+    /// PostgreSQL only: whether `serve` applies the embedded migrations at start-up; absent:
+    /// yes.
+    #[serde(default)]
+    pub(crate) migrate: Option<bool>,
 }
 
 impl Default for StoreSection {
@@ -191,6 +195,7 @@ impl Default for StoreSection {
             near_cache: None,
             tls: None,
             insecure_allow_eviction: false,
+            migrate: None,
         }
     }
 }
@@ -205,6 +210,7 @@ impl std::fmt::Debug for StoreSection {
             .field("near_cache", &self.near_cache)
             .field("tls", &self.tls)
             .field("insecure_allow_eviction", &self.insecure_allow_eviction)
+            .field("migrate", &self.migrate)
             .finish()
     }
 }
@@ -498,8 +504,15 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
                 "only the redis store evicts keys",
             ))
         }
+        StoreKind::Memory | StoreKind::Embedded | StoreKind::Redis if s.migrate.is_some() => {
+            Err(ConfigError::new(
+                "migrate",
+                "only the postgres store has migrations",
+            ))
+        }
         _ => {
             validate_tls(s)?;
+            validate_namespace(s)?;
             match &s.near_cache {
                 Some(nc) if nc.max_entries == 0 => Err(ConfigError::new(
                     "near_cache.max_entries",
@@ -513,6 +526,26 @@ fn validate_store(s: &StoreSection) -> Result<(), ConfigError> {
             }
         }
     }
+}
+
+/// The namespace as the store crate will check it at start-up: a Redis key prefix or a
+/// PostgreSQL schema name.
+fn validate_namespace(s: &StoreSection) -> Result<(), ConfigError> {
+    let Some(ns) = &s.namespace else {
+        return Ok(());
+    };
+    let checked = match s.kind {
+        StoreKind::Redis => jwt_exchange_redis::RedisStoreConfig::default()
+            .with_key_prefix(ns.clone())
+            .validate()
+            .map_err(|e| e.to_string()),
+        StoreKind::Postgres => jwt_exchange_postgres::PostgresStoreConfig::default()
+            .with_schema(ns.clone())
+            .validate()
+            .map_err(|e| e.to_string()),
+        StoreKind::Memory | StoreKind::Embedded => Ok(()),
+    };
+    checked.map_err(|m| ConfigError::new("namespace", m))
 }
 
 /// The URL as the store crate will read it at start-up (parsed; never `#insecure`; with

@@ -129,8 +129,16 @@ impl PostgresStoreConfig {
         self
     }
 
-    /// Checks the schema name, which is spliced into SQL (quoted).
-    pub(crate) fn validate(&self) -> Result<(), ConnectError> {
+    /// Checks the schema name, which is spliced into SQL (quoted), as
+    /// [`PostgresStore::connect`](crate::PostgresStore::connect) does before connecting (for
+    /// configuration checks that connect nothing).
+    ///
+    /// ```
+    /// use jwt_exchange_postgres::PostgresStoreConfig;
+    /// assert!(PostgresStoreConfig::default().with_schema("sessions_a").validate().is_ok());
+    /// assert!(PostgresStoreConfig::default().with_schema("Sessions").validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConnectError> {
         let s = &self.schema;
         let ok = !s.is_empty()
             && s.len() <= 63

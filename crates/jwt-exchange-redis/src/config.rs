@@ -123,8 +123,15 @@ impl RedisStoreConfig {
         self
     }
 
-    /// Checks the key prefix.
-    pub(crate) fn validate(&self) -> Result<(), ConnectError> {
+    /// Checks the key prefix, as [`RedisStore::connect`](crate::RedisStore::connect) does
+    /// before connecting (for configuration checks that connect nothing).
+    ///
+    /// ```
+    /// use jwt_exchange_redis::RedisStoreConfig;
+    /// assert!(RedisStoreConfig::default().with_key_prefix("team-a").validate().is_ok());
+    /// assert!(RedisStoreConfig::default().with_key_prefix("a b").validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConnectError> {
         let p = &self.key_prefix;
         let ok = !p.is_empty()
             && p.len() <= 64

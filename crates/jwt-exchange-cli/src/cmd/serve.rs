@@ -471,11 +471,11 @@ pub(crate) async fn open_store(loaded: &Loaded) -> Result<Opened, Failure> {
             }
         }
         StoreKind::Postgres => match &s.near_cache {
-            None => Opened::plain(connect_postgres(loaded, true).await?),
+            None => Opened::plain(connect_postgres(loaded, s.migrate.unwrap_or(true)).await?),
             Some(nc) => {
                 let store = jwt_exchange_postgres::PostgresStore::connect_cached(
                     url,
-                    postgres_config(loaded, true),
+                    postgres_config(loaded, s.migrate.unwrap_or(true)),
                     nc.config(),
                 )
                 .await

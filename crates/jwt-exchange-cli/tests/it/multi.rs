@@ -384,6 +384,68 @@ async fn two_servers_with_postgres_near_cache() {
     }
 }
 
+/// `session_store.migrate: false`: `serve` runs no DDL (its role may lack the privilege), so a
+/// schema nobody migrated stays absent and logins fail with 503; `jwt-exchange migrate` (run
+/// with a privileged role before a deploy) creates it, and the same `serve` then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_migrate_off_runs_no_ddl() {
+    let Some(url) = Backend::Postgres.url().await else {
+        return;
+    };
+    let schema = Backend::Postgres.namespace();
+    let setup = Setup::new(
+        "pg-nomigrate",
+        &format!("session_store:\n  type: postgres\n  url: {url}\n  namespace: {schema}\n  migrate: false\n"),
+    )
+    .await;
+    let exists = || async {
+        pg(&url)
+            .await
+            .query_one(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let a = setup.server().await;
+    assert_eq!(exists().await, 0, "serve created nothing");
+    assert_eq!(
+        bearer_status(&a.base, &setup.token("svc-nomigrate")).await,
+        503
+    );
+    let config = setup.config.display().to_string();
+    let out = crate::common::run(&["migrate", "--config", &config], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exists().await, 1);
+    assert_eq!(
+        bearer_status(&a.base, &setup.token("svc-nomigrate")).await,
+        200
+    );
+    pg(&url)
+        .await
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// The status of a login with `token`.
+async fn bearer_status(base: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/auth/jwt/login"))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// `near_cache` is refused for stores that cannot share it, naming the key.
 #[test]
 fn near_cache_is_only_for_shared_stores() {

@@ -277,6 +277,8 @@ fn bad_configuration_exits_2_naming_the_key() {
         ("bearer:\n  secrets:\n    - kid: k\n      secret: c2hvcnQ\n", "bearer.secrets[0].secret"),
         ("server:\n  threads: 0\n", "server.threads"),
         ("session_store:\n  type: postgres\n  url: postgres://h/db\n  insecure_allow_eviction: true\n", "session_store.insecure_allow_eviction"),
+        ("session_store:\n  type: postgres\n  url: postgres://h/db\n  namespace: My-Schema\n", "session_store.namespace"),
+        ("session_store:\n  type: redis\n  url: redis://h\n  namespace: \"a b\"\n", "session_store.namespace"),
         ("server:\n  threads: 100000\n", "server.threads"),
     ];
     for (i, (yaml, key)) in cases.iter().enumerate() {
