@@ -36,6 +36,10 @@ pub(crate) struct Args {
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// Replace an existing `KID.pem` (and that kid's JWKS entry). Without it an existing key
+    /// is never overwritten: its tokens would stop verifying.
+    #[arg(long)]
+    force: bool,
 }
 
 pub(crate) fn run(a: &Args) -> Result<(), Failure> {
@@ -53,9 +57,15 @@ pub(crate) fn run(a: &Args) -> Result<(), Failure> {
     std::fs::create_dir_all(&a.out)
         .map_err(|e| Failure::Run(format!("creating {}: {e}", a.out.display())))?;
     let pem_path = a.out.join(format!("{}.pem", a.kid));
-    jwt_exchange::client::write_secret_file(&pem_path, &key.private_pem())
-        .map_err(|e| Failure::Run(e.to_string()))?;
+    if pem_path.exists() && !a.force {
+        return Err(Failure::Config(format!(
+            "{} exists: choose another --kid for a new key (rotation), or --force to replace it",
+            pem_path.display()
+        )));
+    }
     let jwks_path = a.out.join("jwks.json");
+    // Read (and check) the published keys before writing anything: a JWKS that cannot be read
+    // must not be replaced by one holding only the new key in the middle of a rotation.
     let mut keys: Vec<Value> = match std::fs::read_to_string(&jwks_path) {
         Ok(text) => {
             let doc: Value = serde_json::from_str(&text).map_err(|e| {
@@ -71,8 +81,16 @@ pub(crate) fn run(a: &Args) -> Result<(), Failure> {
                     Failure::Run(format!("{} has no `keys` array", jwks_path.display()))
                 })?
         }
-        Err(_) => Vec::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(Failure::Run(format!(
+                "reading {}: {e}",
+                jwks_path.display()
+            )))
+        }
     };
+    jwt_exchange::client::write_secret_file(&pem_path, &key.private_pem())
+        .map_err(|e| Failure::Run(e.to_string()))?;
     keys.retain(|k| k.get("kid").and_then(Value::as_str) != Some(a.kid.as_str()));
     keys.push(key.public_jwk());
     let doc = serde_json::json!({ "keys": keys });

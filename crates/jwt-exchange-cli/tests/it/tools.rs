@@ -54,6 +54,49 @@ async fn keygen_mint_verify_round_trip() {
         3,
         "keygen accumulates keys in jwks.json"
     );
+    // An existing key is not replaced without --force (its tokens would stop verifying).
+    let keygen = |kid: &str, extra: &[&str]| {
+        let mut args = vec!["keygen", "--alg", "ES256", "--kid", kid, "--out"];
+        args.push(keys.to_str().unwrap());
+        args.extend_from_slice(extra);
+        run(&args, None)
+    };
+    let pem = std::fs::read(keys.join("e1.pem")).unwrap();
+    let again = keygen("e1", &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read(keys.join("e1.pem")).unwrap(),
+        pem,
+        "untouched"
+    );
+    let forced = keygen("e1", &["--force"]);
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(keys.join("e1.pem")).unwrap(), pem, "replaced");
+    let set: Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
+    assert_eq!(
+        set["keys"].as_array().unwrap().len(),
+        3,
+        "e1's entry replaced"
+    );
+    // A JWKS that cannot be read is never replaced by one holding only the new key.
+    let unreadable = dir.path().join("unreadable");
+    std::fs::create_dir_all(unreadable.join("jwks.json")).unwrap();
+    let out = run(
+        &[
+            "keygen",
+            "--alg",
+            "ES256",
+            "--kid",
+            "x1",
+            "--out",
+            unreadable.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!unreadable.join("x1.pem").exists(), "nothing written");
     let idp = JwksServer::start(set).await;
     let cfg = dir.write("config.yaml", &config_yaml(ISS, &idp.jwks_url(), "", ""));
 
