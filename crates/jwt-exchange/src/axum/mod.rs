@@ -79,5 +79,8 @@ pub use oauth::{
     TOKEN_TYPE_JWT,
 };
 pub use params::BODY_LIMIT;
-pub use rejection::{Rejection, INVALID_GRANT_BODY, INVALID_TOKEN_BODY, UNAUTHORIZED_BODY};
+pub use rejection::{
+    Rejection, INVALID_GRANT_BODY, INVALID_SUBJECT_TOKEN_BODY, INVALID_TOKEN_BODY,
+    UNAUTHORIZED_BODY,
+};
 pub use router::{router, routes, HttpConfig, RouterBuilder};

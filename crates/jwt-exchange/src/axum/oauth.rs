@@ -50,7 +50,14 @@ async fn token_inner(exchange: Exchange, req: Request) -> Result<Response, Rejec
     let retry_after = HttpConfig::of_request(&req).retry_after;
     let body = params::form(req).await?;
     let form = Params::parse(&body)?;
-    let external = match form.require("grant_type", "`grant_type` is required.")? {
+    let grant = form.require("grant_type", "`grant_type` is required.")?;
+    // How a refused token is answered: one constant body per grant, whatever the reason.
+    let refused = if grant == GRANT_JWT_BEARER {
+        Rejection::InvalidGrant
+    } else {
+        Rejection::InvalidSubjectToken
+    };
+    let external = match grant {
         GRANT_TOKEN_EXCHANGE => {
             if form.has("actor_token") || form.has("actor_token_type") {
                 return Err(Rejection::InvalidRequest("`actor_token` is not supported."));
@@ -83,7 +90,7 @@ async fn token_inner(exchange: Exchange, req: Request) -> Result<Response, Rejec
     let login = exchange
         .login(external)
         .await
-        .map_err(|e| Rejection::from_exchange(&e, retry_after, Rejection::InvalidGrant))?;
+        .map_err(|e| Rejection::from_exchange(&e, retry_after, refused))?;
     let now = exchange.verifier().clock().unix_seconds();
     Ok(no_store(
         StatusCode::OK,

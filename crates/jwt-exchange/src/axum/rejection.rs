@@ -24,12 +24,19 @@ pub const INVALID_TOKEN_BODY: &str =
 pub const UNAUTHORIZED_BODY: &str =
     r#"{"error":"unauthorized","error_description":"Authentication is required."}"#;
 
-/// The one body of every `invalid_grant` answer of `POST /oauth2/token`, whatever the reason.
+/// The one body of every refused `assertion` of the JWT bearer grant (RFC 7523 §3.1:
+/// `invalid_grant`) at `POST /oauth2/token`, whatever the reason.
 pub const INVALID_GRANT_BODY: &str =
-    r#"{"error":"invalid_grant","error_description":"The subject token or assertion is invalid."}"#;
+    r#"{"error":"invalid_grant","error_description":"The assertion is invalid."}"#;
+
+/// The one body of every refused `subject_token` of the token exchange grant (RFC 8693
+/// §2.2.2 requires `invalid_request` there) at `POST /oauth2/token`, whatever the reason.
+pub const INVALID_SUBJECT_TOKEN_BODY: &str =
+    r#"{"error":"invalid_request","error_description":"The subject token is invalid."}"#;
 
 const BEARER_CHALLENGE: &str = r#"Bearer realm="jwt-exchange""#;
 const BEARER_INVALID_CHALLENGE: &str = r#"Bearer realm="jwt-exchange", error="invalid_token""#;
+const BEARER_SCOPE_CHALLENGE: &str = r#"Bearer realm="jwt-exchange", error="insufficient_scope""#;
 const BASIC_CHALLENGE: &str = r#"Basic realm="jwt-exchange""#;
 
 /// An error answer of the HTTP API.
@@ -66,14 +73,18 @@ pub enum Rejection {
     /// `Bearer` with `error="invalid_token"`; the body is [`INVALID_TOKEN_BODY`].
     InvalidToken,
     /// `403 insufficient_scope`: authenticated, but the policies do not allow the action.
+    /// Challenges `Bearer` with `error="insufficient_scope"` (RFC 6750 §3.1).
     Forbidden,
     /// `413 invalid_request`: the body is larger than the endpoint accepts.
     PayloadTooLarge,
     /// `415 invalid_request`: the body does not have the required `Content-Type`.
     UnsupportedMediaType,
-    /// `400 invalid_grant` (RFC 6749 §5.2, RFC 7523 §3.1, RFC 8693 §2.2.2): the subject token or
-    /// assertion was refused. The body is [`INVALID_GRANT_BODY`].
+    /// `400 invalid_grant` (RFC 6749 §5.2, RFC 7523 §3.1): the JWT bearer grant's assertion was
+    /// refused. The body is [`INVALID_GRANT_BODY`].
     InvalidGrant,
+    /// `400 invalid_request` (RFC 8693 §2.2.2): the token exchange grant's subject token was
+    /// refused. The body is [`INVALID_SUBJECT_TOKEN_BODY`].
+    InvalidSubjectToken,
     /// `400 unsupported_grant_type`.
     UnsupportedGrantType,
     /// `400 invalid_target` (RFC 8693): `resource` or `audience` names a target this server
@@ -100,6 +111,7 @@ impl Rejection {
         match self {
             Rejection::InvalidRequest(_)
             | Rejection::InvalidGrant
+            | Rejection::InvalidSubjectToken
             | Rejection::UnsupportedGrantType
             | Rejection::InvalidTarget => StatusCode::BAD_REQUEST,
             Rejection::MissingCredentials
@@ -222,6 +234,7 @@ impl Rejection {
                 r#"{"error":"invalid_request","error_description":"The request body has an unsupported Content-Type."}"#
             }
             Rejection::InvalidGrant => INVALID_GRANT_BODY,
+            Rejection::InvalidSubjectToken => INVALID_SUBJECT_TOKEN_BODY,
             Rejection::UnsupportedGrantType => {
                 r#"{"error":"unsupported_grant_type","error_description":"The grant type is not supported."}"#
             }
@@ -265,6 +278,13 @@ impl IntoResponse for Rejection {
                     HeaderValue::from_static(BEARER_INVALID_CHALLENGE),
                 );
             }
+            // RFC 6750 §3.1: the token is fine but does not allow this request.
+            Rejection::Forbidden => {
+                h.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BEARER_SCOPE_CHALLENGE),
+                );
+            }
             Rejection::Unavailable { retry_after } => {
                 h.insert(RETRY_AFTER, HeaderValue::from(*retry_after));
             }
@@ -289,6 +309,7 @@ mod tests {
             Rejection::PayloadTooLarge,
             Rejection::UnsupportedMediaType,
             Rejection::InvalidGrant,
+            Rejection::InvalidSubjectToken,
             Rejection::UnsupportedGrantType,
             Rejection::InvalidTarget,
             Rejection::Internal,

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use jwt_exchange::axum::{
     require_permission, routes, Authorized, ForwardAuthConfig, HttpConfig, Permission,
-    RouterBuilder, INVALID_GRANT_BODY, INVALID_TOKEN_BODY,
+    RouterBuilder, INVALID_GRANT_BODY, INVALID_SUBJECT_TOKEN_BODY, INVALID_TOKEN_BODY,
 };
 use jwt_exchange::policy::{Directory, DirectoryError, Policy, PolicyConfig};
 use jwt_exchange::session::{BearerKeys, BearerSecret, Session, SessionId};

@@ -129,6 +129,11 @@ async fn listing_sessions_needs_auth_list_sessions_on_the_subject() {
     let r = api.send(get_req(&list("bob"), Some(&support))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "insufficient_scope");
+    // RFC 6750 §3.1: the challenge says why, for clients that read it.
+    assert_eq!(
+        r.all("www-authenticate"),
+        [r#"Bearer realm="jwt-exchange", error="insufficient_scope""#]
+    );
     assert_eq!(
         api.send(get_req(&list("alice"), Some(&reader)))
             .await
