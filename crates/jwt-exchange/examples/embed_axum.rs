@@ -18,7 +18,7 @@ use axum::extract::Path;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
-use jwt_exchange::axum::{Authorized, Permission, RouterBuilder};
+use jwt_exchange::axum::{request_path, Authorized, Permission, Rejection, RouterBuilder};
 use jwt_exchange::policy::PolicyConfig;
 use jwt_exchange::session::{BearerKeys, BearerSecret};
 use jwt_exchange::{Algorithm, Clock, Exchange, ProviderConfig, Providers, SystemClock, Verifier};
@@ -31,11 +31,13 @@ struct ReadReport;
 impl Permission for ReadReport {
     const ACTION: &'static str = "reports:Read";
 
-    fn resource(parts: &Parts) -> String {
-        // `/api/v1/reports/q1` -> `reports/q1` (the path as the application sees it).
-        let path = parts.uri.path();
-        path.find("reports/")
-            .map_or_else(|| path.to_owned(), |i| path[i..].to_owned())
+    fn resource(parts: &Parts) -> Result<String, Rejection> {
+        // `/api/v1/reports/q1` -> `reports/q1` (the path as the handler sees it: decoded, and
+        // refused with 400 when ambiguous).
+        let path = request_path(parts)?;
+        Ok(path
+            .find("reports/")
+            .map_or_else(|| path.clone(), |i| path[i..].to_owned()))
     }
 }
 

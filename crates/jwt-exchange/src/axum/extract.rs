@@ -109,9 +109,14 @@ fn bearer(headers: &HeaderMap) -> Result<std::borrow::Cow<'_, str>, Rejection> {
 ///
 /// Use it through [`Authorized<P>`] (an extractor) or [`require_permission`] (a middleware).
 ///
+/// A resource taken from the request should come through [`request_path`], never from
+/// `parts.uri.path()` itself: the raw path is still percent-encoded, so `/reports/2026%2Fq1`
+/// would be checked as `reports/2026%2Fq1` — past a deny on `reports/2026/*` — while axum's
+/// `Path` extractor hands the handler `2026/q1`.
+///
 /// ```
 /// use axum::http::request::Parts;
-/// use jwt_exchange::axum::Permission;
+/// use jwt_exchange::axum::{request_path, Permission, Rejection};
 ///
 /// /// `reports:Read` on the requested path, e.g. `reports/2026/q1`.
 /// struct ReadReports;
@@ -119,8 +124,8 @@ fn bearer(headers: &HeaderMap) -> Result<std::borrow::Cow<'_, str>, Rejection> {
 /// impl Permission for ReadReports {
 ///     const ACTION: &'static str = "reports:Read";
 ///
-///     fn resource(parts: &Parts) -> String {
-///         parts.uri.path().trim_start_matches('/').to_owned()
+///     fn resource(parts: &Parts) -> Result<String, Rejection> {
+///         Ok(request_path(parts)?.trim_start_matches('/').to_owned())
 ///     }
 /// }
 /// ```
@@ -128,11 +133,33 @@ pub trait Permission: 'static {
     /// The action, e.g. `fs:ReadObject`.
     const ACTION: &'static str;
 
-    /// The resource for this request. Defaults to `*`.
-    fn resource(parts: &Parts) -> String {
+    /// The resource for this request, or the answer to give instead (a `400` for a path that
+    /// cannot be mapped). Defaults to `*`.
+    fn resource(parts: &Parts) -> Result<String, Rejection> {
         let _ = parts;
-        "*".to_owned()
+        Ok("*".to_owned())
     }
+}
+
+/// The request's path as a resource: percent-decoded (so `/%72eports` is checked as
+/// `/reports`, as the handler sees it), and refused with `400 invalid_request` when it is
+/// ambiguous — `.` or `..` segments, empty segments (`//`), `;`, backslashes, control
+/// characters or invalid UTF-8, raw or encoded — rather than guessed at. The same rules as the
+/// `{path}` of [`ForwardAuthConfig`](super::ForwardAuthConfig).
+///
+/// ```
+/// use axum::http::Request;
+/// use jwt_exchange::axum::request_path;
+///
+/// let parts = |uri: &str| Request::get(uri).body(()).unwrap().into_parts().0;
+/// assert_eq!(request_path(&parts("/reports/2026%2Fq1?x=1")).unwrap(), "/reports/2026/q1");
+/// assert!(request_path(&parts("/reports/../admin")).is_err());
+/// assert!(request_path(&parts("/reports//2026")).is_err());
+/// ```
+pub fn request_path(parts: &Parts) -> Result<String, Rejection> {
+    super::forward_auth::canonical_path(parts.uri.path()).ok_or(Rejection::InvalidRequest(
+        "The request path cannot be mapped to a resource.",
+    ))
 }
 
 /// A [`Principal`] whose policies allow the [`Permission`] `P`.
@@ -214,7 +241,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        let resource = P::resource(parts);
+        let resource = P::resource(parts)?;
         let retry_after = HttpConfig::of(parts).retry_after;
         let exchange = Exchange::from_ref(state);
         authorize(&exchange, &principal, P::ACTION, &resource, retry_after).await?;

@@ -307,20 +307,23 @@ fn forwarded_path(headers: &HeaderMap) -> Result<String, Rejection> {
     if uri.scheme().is_none() && !raw.starts_with('/') {
         return Err(Rejection::InvalidRequest(UNMAPPABLE));
     }
-    let path = percent_decode(uri.path()).ok_or(Rejection::InvalidRequest(UNMAPPABLE))?;
-    // Refused, not normalised: an upstream may merge `//`, drop `;params` (servlet
-    // containers), resolve dot segments or read `\\` as `/`, so what is checked here would not
-    // be what it serves.
+    canonical_path(uri.path()).ok_or(Rejection::InvalidRequest(UNMAPPABLE))
+}
+
+/// `path` percent-decoded, or `None` when it is malformed or ambiguous: not starting with `/`,
+/// or holding `.` / `..` segments, empty segments (`//`), `;`, backslashes, control characters
+/// or invalid UTF-8, raw or encoded. Refused, not normalised: an upstream may merge `//`, drop
+/// `;params` (servlet containers), resolve dot segments or read `\\` as `/`, so what is
+/// checked would not be what it serves.
+pub(crate) fn canonical_path(path: &str) -> Option<String> {
+    let path = percent_decode(path)?;
     let ambiguous = !path.starts_with('/')
         || path.contains('\\')
         || path.contains("//")
         || path.contains(';')
         || path.chars().any(char::is_control)
         || path.split('/').any(|seg| seg == "." || seg == "..");
-    if ambiguous {
-        return Err(Rejection::InvalidRequest(UNMAPPABLE));
-    }
-    Ok(path)
+    (!ambiguous).then_some(path)
 }
 
 /// Percent-decodes `s`; `None` for a malformed escape or a result that is not UTF-8.

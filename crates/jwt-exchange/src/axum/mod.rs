@@ -69,7 +69,7 @@ mod params;
 mod rejection;
 mod router;
 
-pub use extract::{require_permission, Authorized, Permission, BASIC_USER};
+pub use extract::{request_path, require_permission, Authorized, Permission, BASIC_USER};
 pub use forward_auth::{
     encode_header, ForwardAuthConfig, Template, X_AUTH_GROUPS, X_AUTH_SESSION_ID, X_AUTH_SUBJECT,
 };

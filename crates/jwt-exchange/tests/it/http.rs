@@ -17,8 +17,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use jwt_exchange::axum::{
-    require_permission, routes, Authorized, ForwardAuthConfig, HttpConfig, Permission,
-    RouterBuilder, INVALID_GRANT_BODY, INVALID_SUBJECT_TOKEN_BODY, INVALID_TOKEN_BODY,
+    request_path, require_permission, routes, Authorized, ForwardAuthConfig, HttpConfig,
+    Permission, Rejection, RouterBuilder, INVALID_GRANT_BODY, INVALID_SUBJECT_TOKEN_BODY,
+    INVALID_TOKEN_BODY,
 };
 use jwt_exchange::policy::{Directory, DirectoryError, Policy, PolicyConfig};
 use jwt_exchange::session::{BearerKeys, BearerSecret, Session, SessionId};

@@ -8,8 +8,8 @@ struct ReadReport;
 impl Permission for ReadReport {
     const ACTION: &'static str = "reports:Read";
 
-    fn resource(parts: &Parts) -> String {
-        parts.uri.path().trim_start_matches('/').to_owned()
+    fn resource(parts: &Parts) -> Result<String, Rejection> {
+        Ok(request_path(parts)?.trim_start_matches('/').to_owned())
     }
 }
 
@@ -60,6 +60,18 @@ async fn embedded_next_to_application_routes() {
     let r = send(&app, get_req("/reports/q1", Some(&reader))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.text(), format!("report for {}", subject("alice")));
+    // The resource is the decoded path (as the handler sees it); an ambiguous one is 400, not
+    // checked as some other path. Credentials come first.
+    let r = send(&app, get_req("/reports/%71%31", Some(&reader))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for ambiguous in ["/reports/a;b", "/reports/%2e%2e", "/reports/a%00"] {
+        let r = send(&app, get_req(ambiguous, Some(&reader))).await;
+        assert_invalid_request(&r, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            send(&app, get_req(ambiguous, None)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
     assert_eq!(
         send(&app, get_req("/reports/q1", Some(&admin)))
             .await
