@@ -307,6 +307,22 @@ impl Exchange {
         &self.inner.verifier
     }
 
+    /// The `iss` of the bearers this exchange mints ([`BearerKeys::issuer`]).
+    ///
+    /// ```
+    /// use jwt_exchange::session::{BearerKeys, BearerSecret};
+    /// use jwt_exchange::{Exchange, Providers, Verifier};
+    ///
+    /// let keys = BearerKeys::new("jwt-exchange", "k1", BearerSecret::generate());
+    /// let exchange = Exchange::builder(Verifier::new(Providers(vec![])).unwrap(), keys)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(exchange.bearer_issuer(), "jwt-exchange");
+    /// ```
+    pub fn bearer_issuer(&self) -> &str {
+        self.inner.bearer.issuer()
+    }
+
     /// The session store.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.inner.store

@@ -145,7 +145,10 @@ enum Introspection<'a> {
         sub: &'a str,
         exp: i64,
         iat: i64,
+        /// The introspected token's issuer (RFC 7662 §2.2): this server, as in its bearers.
         iss: &'a str,
+        /// The external token's issuer, as in `GET /auth/session`.
+        issuer: &'a str,
         token_type: &'static str,
         session_id: &'a str,
         groups: &'a [String],
@@ -179,7 +182,8 @@ pub(crate) async fn introspect(
             sub: &p.subject,
             exp: p.expires_at,
             iat: p.created_at,
-            iss: &p.issuer,
+            iss: exchange.bearer_issuer(),
+            issuer: &p.issuer,
             token_type: "Bearer",
             session_id: p.session_id().as_str(),
             groups: &p.groups,
