@@ -70,11 +70,19 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
         (Some(addr), Some(router)) => Some(serve_ops(addr, router).await?),
         _ => None,
     };
-    let result = server.serve(listener, shutdown_signal()).await;
-    // The probes and metrics answer until the API has drained, then stop too.
+    let draining = Arc::clone(&server.draining);
+    let signal = async move {
+        shutdown_signal().await;
+        draining.store(true, Ordering::Relaxed);
+    };
+    let result = server.serve(listener, signal).await;
+    // The probes and metrics answer (`/readyz` with 503) until the API has drained, then stop
+    // too, waiting for their own requests no longer than the API's did.
     if let Some((stop, task)) = ops {
         let _ = stop.send(());
-        let _ = task.await;
+        if tokio::time::timeout(DRAIN_TIMEOUT, task).await.is_err() {
+            tracing::warn!("the probe and metrics listener did not stop within {DRAIN_TIMEOUT:?}");
+        }
     }
     result
 }
@@ -120,6 +128,8 @@ pub(crate) struct Server {
     pub(crate) app: Router,
     /// The operational routes, when `server.ops_listen_address` serves them apart from `app`.
     pub(crate) ops: Option<Router>,
+    /// Set when shutdown begins (see [`Ops::draining`]).
+    draining: Arc<std::sync::atomic::AtomicBool>,
     header_read_timeout: std::time::Duration,
     max_connections: usize,
     threads: usize,
@@ -137,6 +147,7 @@ impl Server {
             .replay_protection(loaded.file.auth.replay_protection)
             .build()
             .map_err(|e| Failure::Config(e.to_string()))?;
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut auth = jwt_exchange::axum::RouterBuilder::new(exchange.clone());
         if let Some(fa) = &loaded.file.forward_auth {
             auth = auth.forward_auth(fa.clone());
@@ -162,6 +173,7 @@ impl Server {
                 exchange: exchange.clone(),
                 near_cache: opened.near_cache,
                 latency: Arc::clone(&latency),
+                draining: Arc::clone(&draining),
             });
         let server = &loaded.file.server;
         // The duration layer is outermost, so a request cut off by the timeout counts too.
@@ -184,6 +196,7 @@ impl Server {
         Ok(Server {
             app,
             ops,
+            draining,
             exchange,
             header_read_timeout: server.header_read_timeout,
             max_connections: server.max_connections,
@@ -569,6 +582,9 @@ struct Ops {
     exchange: Exchange,
     near_cache: Option<NearCacheProbe>,
     latency: Arc<Latency>,
+    /// Set when shutdown begins: `/readyz` answers 503 from then on, so a load balancer that
+    /// probes the ops listener (which outlives the API's) stops sending traffic.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// 200 once the store answers and at least one provider's keys are usable; 503 otherwise,
@@ -577,8 +593,15 @@ struct Ops {
 /// fleet would refuse them all; the answer then says `degraded` and names the provider
 /// (`jwtx_jwks_keys` has it per issuer). A near-cache that lost its invalidation subscription
 /// does not make the instance unready either: reads then go to the store, which is slower but
-/// correct (`/metrics` shows it).
+/// correct (`/metrics` shows it). From the shutdown signal on it is 503.
 async fn readyz(State(ops): State<Ops>) -> Response {
+    if ops.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down\n",
+        )
+            .into_response();
+    }
     let ex = &ops.exchange;
     let mut problems = Vec::new();
     if ex.verifier().is_empty() {

@@ -438,6 +438,35 @@ async fn probes_and_metrics_can_be_served_apart_from_the_api() {
         "the API's durations are still counted: {metrics}"
     );
     assert!(server.log_text().contains("probes and metrics listening"));
+
+    // Draining: a login whose body is still coming keeps the API busy after SIGTERM; the ops
+    // listener, still up, says 503 so that a load balancer probing it stops sending traffic.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", api_port))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut slow,
+        b"POST /auth/jwt/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"to",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log_text().contains("shutdown signal received") {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = reqwest::get(format!("{ops}/readyz")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.text().await.unwrap().contains("shutting down"));
+    assert_eq!(status(format!("{ops}/healthz")).await, Some(200), "alive");
+    drop(slow);
 }
 
 #[tokio::test]
