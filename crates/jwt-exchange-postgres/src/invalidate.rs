@@ -42,9 +42,9 @@ pub struct PostgresInvalidatorConfig {
     /// must use the same one; [`PostgresStore::invalidation_channel`] derives it from the
     /// schema: `<schema>:inv`.
     pub channel: String,
-    /// Interval of the [`EchoHeartbeat`]: each one is sent with `pg_notify` on the listening
-    /// connection and must arrive back on it before the next, or the subscription counts as
-    /// lost. A silent partition, or a `LISTEN` that is never delivered to, is
+    /// Interval of the [`EchoHeartbeat`]: each one is sent with `pg_notify` through the store's
+    /// pool and must arrive on the listening connection before the next, or the subscription
+    /// counts as lost. A silent partition, or a `LISTEN` that is never delivered to, is
     /// therefore noticed within about twice this. Defaults to 1 s.
     pub heartbeat: Duration,
 }
@@ -150,8 +150,8 @@ impl Invalidator for PostgresInvalidator {
 
     /// Spawns the listener task: connect, `LISTEN`, report
     /// [`subscribed`](InvalidationListener::subscribed), apply notifications, and every
-    /// heartbeat send an [`EchoHeartbeat`] that must come back before the next one; on any
-    /// failure report
+    /// heartbeat send an [`EchoHeartbeat`] through the store's pool that must come back before
+    /// the next one; on any failure report
     /// [`unsubscribed`](InvalidationListener::unsubscribed) and start over after a back-off
     /// (100 ms doubling to 1 s).
     fn listen(&self, listener: InvalidationListener) -> ListenGuard {
@@ -180,7 +180,8 @@ async fn listener_task(
         {
             listener.subscribed();
             backoff = MIN_BACKOFF;
-            pump(&client, notes, &config, &listener).await;
+            pump(&store, notes, &config, &listener).await;
+            drop(client);
             listener.unsubscribed();
             drop(driver);
         }
@@ -238,11 +239,14 @@ async fn subscribe(
 
 /// Applies notifications until the connection closes, or a heartbeat cannot be sent or does
 /// not come back within the interval, so a `LISTEN` that is accepted but never delivered to
-/// (PgBouncer in transaction pooling mode) is noticed. The heartbeat is sent on the listening
-/// connection itself, not through the store's pool: a pool saturated by load would otherwise
-/// delay it, flush the cache and send the cache's reads to the saturated store.
+/// (PgBouncer in transaction pooling mode) is noticed. The heartbeat goes through the store's
+/// pool, the path revocations take: sent on the listening connection itself it could come back
+/// through PgBouncer anyway (a session receives its own notifications, and PgBouncer hands the
+/// same backend back), proving nothing about other instances' messages. A pool saturated for a
+/// whole interval therefore counts as a lost subscription (cache flushed and bypassed): the
+/// safe side, since revocations travel the same way.
 async fn pump(
-    client: &tokio_postgres::Client,
+    store: &PostgresStore,
     mut notes: mpsc::UnboundedReceiver<String>,
     config: &PostgresInvalidatorConfig,
     listener: &InvalidationListener,
@@ -253,7 +257,9 @@ async fn pump(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
+        // Messages first: a beat that arrived as the next tick fired is not a missed one.
         tokio::select! {
+            biased;
             note = notes.recv() => match note {
                 Some(payload) => {
                     if !echo.received(payload.as_bytes()) {
@@ -266,12 +272,8 @@ async fn pump(
                 let Some(beat) = echo.tick() else {
                     return;
                 };
-                let sent = tokio::time::timeout(
-                    heartbeat,
-                    client.execute("SELECT pg_notify($1, $2)", &[&config.channel, &beat]),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(_))) {
+                let sent = tokio::time::timeout(heartbeat, store.notify(&config.channel, &beat)).await;
+                if !matches!(sent, Ok(Ok(()))) {
                     return;
                 }
             }

@@ -251,7 +251,9 @@ async fn pump(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
     loop {
+        // Messages first: a beat that arrived as the next tick fired is not a missed one.
         tokio::select! {
+            biased;
             msg = stream.next() => match msg {
                 Some(msg) => {
                     let payload = msg.get_payload_bytes();
