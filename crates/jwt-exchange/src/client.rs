@@ -256,7 +256,8 @@ pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), ClientError>
 /// `refresh_before` ahead of its expiry — but at least half its life and at least a second, by
 /// the server's clock (its `Date` header) so that a skewed local clock does not matter — or
 /// until the token file's contents change, and go again. An exchange that brings back no later
-/// expiry (the session is capped by the token's own `exp`) waits for the token file to change.
+/// expiry (the session is capped by the token's own `exp`) waits for the token file to change,
+/// or at the latest for that bearer's end.
 /// Errors back off exponentially (1 s doubling to 60 s, never past the bearer's end minus a
 /// second, and cut short when the token file changes) and are reported to `on_event`.
 ///
@@ -333,14 +334,20 @@ impl TokenFileRefresher {
                 Ok(b) => {
                     backoff = Duration::from_secs(1);
                     let lifetime = b.lifetime();
-                    // The same token again (the session is capped by its `exp`): exchanging it
-                    // before the token file changes would only bring the same expiry back.
+                    // No later expiry than the last bearer (most often: the session is capped
+                    // by the token's own `exp`): exchanging again before the token file changes
+                    // would bring the same expiry back, so wait for the file — or, at the
+                    // latest, for this bearer's end, then try again (a failure is reported).
                     let progress = current.is_none_or(|(exp, _)| b.expires_at > exp);
                     current = Some((b.expires_at, tokio::time::Instant::now() + lifetime));
                     on_event(RefreshEvent::Refreshed {
                         expires_at: b.expires_at,
                     });
-                    progress.then(|| renew_after(lifetime, self.refresh_before))
+                    if progress {
+                        renew_after(lifetime, self.refresh_before)
+                    } else {
+                        lifetime.max(Duration::from_secs(1))
+                    }
                 }
                 Err(e) => {
                     let mut retry_in = backoff;
@@ -357,24 +364,23 @@ impl TokenFileRefresher {
                         retry_in,
                     });
                     backoff = (backoff * 2).min(Duration::from_secs(60));
-                    Some(retry_in)
+                    retry_in
                 }
             };
             self.wait(seen.as_deref(), wait).await;
         }
     }
 
-    /// Sleeps for `wait` (for ever with `None`), waking early when the token file's contents
-    /// are no longer `seen`: a rotated token is exchanged at once.
-    async fn wait(&self, seen: Option<&[u8]>, wait: Option<Duration>) {
-        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    /// Sleeps for `wait`, waking early when the token file's contents are no longer `seen`: a
+    /// rotated token is exchanged at once.
+    async fn wait(&self, seen: Option<&[u8]>, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let now = tokio::time::Instant::now();
-            let step = match deadline {
-                Some(d) if now >= d => return,
-                Some(d) => (d - now).min(self.poll),
-                None => self.poll,
-            };
+            if now >= deadline {
+                return;
+            }
+            let step = (deadline - now).min(self.poll);
             tokio::time::sleep(step).await;
             if std::fs::read(&self.token_file).ok().as_deref() != seen {
                 return;
