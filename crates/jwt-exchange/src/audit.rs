@@ -10,8 +10,10 @@
 //! not a credential (a bearer also needs the server's HMAC secret).
 //!
 //! Strings that come from a request or a token (`subject`, `issuer`, `action`, `resource`) are
-//! written with [`str::escape_debug`]: a line break, a control character or a quote in them
-//! becomes an escape, so a crafted `resource` cannot start a forged line in a text log.
+//! written through [`Text`]: a line break or another control character in them becomes an
+//! escape (`\n`, `\u{1b}`), so a crafted `resource` cannot start a forged line in a text log;
+//! every other character (quotes, non-ASCII) is written as it is, so JSON logs hold the value
+//! itself.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,24 @@ use crate::policy::Decision;
 
 /// The `tracing` target of audit events.
 pub const TARGET: &str = "jwt_exchange::audit";
+
+/// A request- or token-supplied string for a log field, with control characters (and the
+/// Unicode line and paragraph separators) escaped as `char::escape_default` writes them.
+pub(crate) struct Text<'a>(pub(crate) &'a str);
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Counters of an [`crate::Exchange`], for metrics endpoints.
 #[derive(Debug, Default)]
@@ -90,5 +110,18 @@ impl Counters {
             decisions_no_match: self.no_match.load(Ordering::Relaxed),
             sessions_revoked: self.revocations.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::Text;
+
+    #[test]
+    fn text_escapes_control_characters_only() {
+        let t = |s: &str| Text(s).to_string();
+        assert_eq!(t("o'brien \"q\" ünï"), "o'brien \"q\" ünï");
+        assert_eq!(t("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(t("\u{1b}[31m\u{0}\u{2028}"), "\\u{1b}[31m\\u{0}\\u{2028}");
     }
 }

@@ -353,9 +353,9 @@ impl Exchange {
                     event = "login",
                     outcome = "success",
                     principal_type = Session::PRINCIPAL_TYPE,
-                    subject = %l.session.subject.escape_debug(),
+                    subject = %audit::Text(&l.session.subject),
                     session_id = %l.session.id.as_str(),
-                    issuer = %l.session.issuer.escape_debug(),
+                    issuer = %audit::Text(&l.session.issuer),
                     groups = ?l.session.groups,
                     policies = ?l.session.policies,
                     expires_at = l.token_expiration,
@@ -505,11 +505,11 @@ impl Exchange {
             event = "authorize",
             outcome = d.as_str(),
             principal_type = %principal.principal_type,
-            subject = %principal.subject.escape_debug(),
+            subject = %audit::Text(&principal.subject),
             session_id = %principal.id.as_str(),
-            issuer = %principal.issuer.escape_debug(),
-            action = %action.escape_debug(),
-            resource = %resource.escape_debug(),
+            issuer = %audit::Text(&principal.issuer),
+            action = %audit::Text(action),
+            resource = %audit::Text(resource),
         );
         Ok(d)
     }
@@ -548,7 +548,7 @@ impl Exchange {
             event = "revoke_subject",
             outcome = "revoked",
             principal_type = Session::PRINCIPAL_TYPE,
-            subject = %subject.escape_debug(),
+            subject = %audit::Text(subject),
             count = n,
         );
         Ok(n)
