@@ -271,4 +271,5 @@ async fn delete_subject_does_not_depend_on_the_revoking_instance_clock() {
         "revoked everywhere"
     );
     assert_eq!(store.get(&later.id).await.expect("get"), None);
+    common::cleanup(&store, &url).await;
 }
