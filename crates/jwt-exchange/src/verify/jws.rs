@@ -11,8 +11,8 @@ pub(crate) const FORBIDDEN_HEADER_PARAMS: [&str; 7] =
 
 /// Longest `kid` a token may carry, in bytes. RFC 7515 sets no limit; IdPs use 20–90 characters
 /// (thumbprints, UUIDs, hashes). A longer `kid` is refused as an invalid header before any key
-/// lookup, so an unknown-`kid` flood cannot fill the key cache's negative cache with large
-/// strings (4,096 of them at most: 1 MiB per issuer).
+/// lookup: nothing legitimate is lost, and no attacker-sized string is ever hashed, compared or
+/// kept.
 pub(crate) const MAX_KID_BYTES: usize = 256;
 
 /// The three segments of a compact JWS, borrowed from the token.

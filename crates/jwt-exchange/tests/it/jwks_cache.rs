@@ -1,4 +1,4 @@
-//! The key cache against a real loopback JWKS server: single flight, cool-down, negative cache,
+//! The key cache against a real loopback JWKS server: single flight, cool-down (unknown `kid`s),
 //! stale-if-error, rotation, removal, and hostile or broken IdP answers.
 
 use std::sync::Arc;
