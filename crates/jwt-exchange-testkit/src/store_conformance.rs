@@ -721,6 +721,45 @@ fn expire_secs() -> u64 {
 }
 
 /// A unique string, so cases never collide on a shared backend.
+/// Two near-caches of one deployment (`a`, `b`: the same store and channel), each with an echo
+/// heartbeat every `beat`: for 25 beats neither counts the heartbeats — its own or the
+/// other's — as invalidations, loses its subscription or drops its cached entry; then a
+/// revocation on `a` still reaches `b` (within 2 s). For the backends' near-cache tests.
+///
+/// # Panics
+///
+/// When any of that does not hold.
+pub async fn echo_heartbeats_keep_a_healthy_cache<S: SessionStore>(
+    a: &jwt_exchange::store::CachedStore<S>,
+    b: &jwt_exchange::store::CachedStore<S>,
+    beat: Duration,
+) {
+    let s = session(&RealTime, &unique("heartbeat"), LONG_TTL);
+    a.create(&s).await.expect("create");
+    b.get(&s.id).await.expect("cache on b");
+    let before = [a.stats(), b.stats()];
+    tokio::time::sleep(beat * 25).await;
+    for (cache, before) in [a, b].into_iter().zip(before) {
+        let now = cache.stats();
+        assert!(cache.is_subscribed(), "still subscribed");
+        assert_eq!(now.entries, 1, "still cached");
+        assert_eq!(now.flushes, before.flushes, "no flush");
+        assert_eq!(
+            now.invalidations, before.invalidations,
+            "heartbeats invalidate nothing"
+        );
+    }
+    assert!(a.delete(&s.id).await.expect("revoke"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while b.stats().entries != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revocation never reached b"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &SessionId::generate().as_str()[..16])
 }

@@ -105,23 +105,7 @@ async fn echo_heartbeats_keep_a_healthy_cache() {
     let beat = Duration::from_millis(20);
     let a = instance(&url, &url, &config, beat).await;
     let b = instance(&url, &url, &config, beat).await;
-    let s = session("heartbeat", 600);
-    a.create(&s).await.expect("create");
-    b.get(&s.id).await.expect("cache on b");
-    let (a0, b0) = (a.stats(), b.stats());
-    tokio::time::sleep(beat * 25).await;
-    for (cache, before) in [(&a, a0), (&b, b0)] {
-        let now = cache.stats();
-        assert!(cache.is_subscribed());
-        assert_eq!(now.entries, 1, "still cached");
-        assert_eq!(now.flushes, before.flushes, "no flush");
-        assert_eq!(
-            now.invalidations, before.invalidations,
-            "heartbeats invalidate nothing"
-        );
-    }
-    assert!(a.delete(&s.id).await.expect("revoke"));
-    until(Duration::from_secs(2), || b.stats().entries == 0).await;
+    store_conformance::echo_heartbeats_keep_a_healthy_cache(&a, &b, beat).await;
     common::cleanup(a.inner(), &url).await;
 }
 
