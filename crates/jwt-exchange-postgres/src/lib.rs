@@ -100,9 +100,10 @@
 //! [`CachedStore`](jwt_exchange::store::CachedStore): a bounded in-process cache of sessions,
 //! so `authenticate` on a recently seen session needs no query. Revocations send
 //! `pg_notify('<schema>:inv', …)` ([`PostgresInvalidator`]) before they return; each instance
-//! holds one extra connection `LISTEN`ing on that channel, checked with `SELECT 1` every
-//! second. While it is down the cache is flushed and bypassed; it is flushed again when it
-//! listens again. Every instance sharing a schema must use the near-cache, since a revocation
+//! holds one extra connection `LISTEN`ing on that channel, checked every second by an
+//! [`EchoHeartbeat`](jwt_exchange::store::EchoHeartbeat) sent through the pool that must come
+//! back on it. While it is down (or deaf) the cache is flushed and bypassed; it is flushed
+//! again when it listens again. Every instance sharing a schema must use the near-cache, since a revocation
 //! that notifies nobody leaves cached copies elsewhere alive for up to `max_age` (default
 //! 60 s). See `docs/operations.md`.
 //!

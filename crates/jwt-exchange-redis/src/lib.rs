@@ -95,9 +95,10 @@
 //! [`CachedStore`](jwt_exchange::store::CachedStore): a bounded in-process cache of sessions,
 //! so `authenticate` on a recently seen session needs no round trip. Revocations publish an
 //! invalidation on the pub/sub channel `<key_prefix>:inv` ([`RedisInvalidator`]) before they
-//! return; each instance holds one extra connection subscribed to it, pinged every second
-//! ([`RedisInvalidatorConfig::heartbeat`]). While that subscription is down the cache is
-//! flushed and bypassed; it is flushed again on re-subscription. Every instance sharing a
+//! return; each instance holds one extra connection subscribed to it, checked every second by
+//! an [`EchoHeartbeat`](jwt_exchange::store::EchoHeartbeat) published on the channel that must
+//! come back ([`RedisInvalidatorConfig::heartbeat`]). While that subscription is down (or deaf)
+//! the cache is flushed and bypassed; it is flushed again on re-subscription. Every instance sharing a
 //! prefix must use the near-cache, since a revocation that publishes nothing leaves cached
 //! copies elsewhere alive for up to `max_age` (default 60 s). See `docs/operations.md`.
 //!
