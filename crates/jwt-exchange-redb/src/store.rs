@@ -27,6 +27,9 @@ pub(crate) const JTIS: TableDefinition<'_, (&str, &str), i64> = TableDefinition:
 /// Store metadata: `layout` → [`LAYOUT`].
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
+/// Most sessions one sweep transaction removes (see `Inner::sweep`).
+pub(crate) const SWEEP_BATCH: usize = 1024;
+
 /// Version of the table layout above, recorded in [`META`].
 const LAYOUT: u64 = 1;
 
@@ -270,19 +273,47 @@ impl Inner {
         Ok(out)
     }
 
+    /// Sweeps in transactions of at most [`SWEEP_BATCH`] sessions, then drops expired `jti`
+    /// records in one more: redb has a single writer, so logins and revocations wait for one
+    /// batch at a time instead of for the whole sweep (thousands of sessions after downtime).
     fn sweep(&self, now: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        loop {
+            let (n, more) = self.sweep_batch(now)?;
+            removed += n;
+            if !more {
+                break;
+            }
+        }
+        // `jti` records have no expiry index: a scan of their table, in a transaction of its own.
+        let tx = self.db.begin_write().map_err(map_err)?;
+        tx.open_table(JTIS)
+            .map_err(map_err)?
+            .retain(|_, expires_at| now < expires_at)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        Ok(removed)
+    }
+
+    /// Removes up to [`SWEEP_BATCH`] expiry-index entries due at `now` (and their sessions) in
+    /// one transaction: how many sessions went, and whether more entries are due.
+    fn sweep_batch(&self, now: i64) -> Result<(usize, bool), StoreError> {
         let tx = self.db.begin_write().map_err(map_err)?;
         let mut removed = 0;
+        let more;
         {
             let mut by_expiry = tx.open_table(BY_EXPIRY).map_err(map_err)?;
             let mut due = Vec::new();
             for entry in by_expiry
                 .range((i64::MIN, "")..(now.saturating_add(1), ""))
                 .map_err(map_err)?
+                .take(SWEEP_BATCH + 1)
             {
                 let (key, _) = entry.map_err(map_err)?;
                 due.push((key.value().0, key.value().1.to_owned()));
             }
+            more = due.len() > SWEEP_BATCH;
+            due.truncate(SWEEP_BATCH);
             let mut sessions = tx.open_table(SESSIONS).map_err(map_err)?;
             let mut by_subject = tx.open_table(BY_SUBJECT).map_err(map_err)?;
             for (expires_at, id) in &due {
@@ -310,13 +341,9 @@ impl Inner {
                     }
                 }
             }
-            tx.open_table(JTIS)
-                .map_err(map_err)?
-                .retain(|_, expires_at| now < expires_at)
-                .map_err(map_err)?;
         }
         tx.commit().map_err(map_err)?;
-        Ok(removed)
+        Ok((removed, more))
     }
 
     fn claim_jti(
@@ -407,8 +434,9 @@ impl SessionStore for RedbStore {
             .await
     }
 
-    /// Walks the expiry index up to now in one write transaction; also drops expired `jti`
-    /// records (not counted).
+    /// Walks the expiry index up to now, at most 1,024 sessions per write transaction (so other
+    /// writers wait for a batch, not the whole sweep); also drops expired `jti` records (not
+    /// counted), in a transaction of their own.
     async fn sweep(&self) -> Result<usize, StoreError> {
         self.run(Inner::sweep).await
     }

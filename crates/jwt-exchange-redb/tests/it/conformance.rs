@@ -65,3 +65,31 @@ async fn count_follows_the_stored_sessions() {
     drop(store);
     assert_eq!(open().count().await.expect("count"), Some(2));
 }
+
+/// A sweep larger than one transaction's batch (1,024 sessions) removes every expired session,
+/// counts each once, and leaves the live ones.
+#[tokio::test]
+async fn a_sweep_over_several_batches_removes_everything_due() {
+    use jwt_exchange::session::{Session, SessionId};
+
+    let dir = TempDir::new();
+    let clock = MockClock::at_unix(1_700_000_000);
+    let store = RedbStore::open(dir.file("sessions.redb"), Arc::new(clock.clone())).expect("open");
+    let now = 1_700_000_000;
+    let expiring = 2 * 1024 + 5;
+    for i in 0..expiring + 3 {
+        let ttl = if i < expiring { 10 } else { 3600 };
+        let s = Session::new(
+            SessionId::generate(),
+            "iss",
+            format!("u{i}"),
+            now,
+            now + ttl,
+        );
+        store.create(&s).await.expect("create");
+    }
+    clock.advance(std::time::Duration::from_secs(10));
+    assert_eq!(store.sweep().await.expect("sweep"), expiring);
+    assert_eq!(store.count().await.expect("count"), Some(3));
+    assert_eq!(store.sweep().await.expect("sweep again"), 0);
+}
