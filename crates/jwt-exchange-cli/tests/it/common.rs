@@ -72,6 +72,14 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(config: &Path, dir: &Path) -> Self {
+        let s = Self::spawn(config, dir);
+        s.wait_healthy().await;
+        s
+    }
+
+    /// Starts `serve` on a free port without waiting for it: for a configuration whose
+    /// `/healthz` is not on the API's listener (`server.ops_listen_address`).
+    pub fn spawn(config: &Path, dir: &Path) -> Self {
         let port = free_port();
         let log = dir.join(format!("server-{port}.log"));
         let child = Command::new(BIN)
@@ -83,13 +91,11 @@ impl ServerProcess {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let s = ServerProcess {
+        ServerProcess {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
-        };
-        s.wait_healthy().await;
-        s
+        }
     }
 
     async fn wait_healthy(&self) {

@@ -6,7 +6,7 @@ use jwt_exchange::Algorithm;
 use jwt_exchange_testkit::{jwks, Behavior, JwksServer, TestKey};
 use serde_json::{json, Value};
 
-use crate::common::{config_yaml, free_port, run, ServerProcess, TempDir, BIN};
+use crate::common::{config_yaml, free_port, run, ServerProcess, TempDir};
 
 const ISS: &str = "https://idp.e2e.test/";
 
@@ -383,20 +383,7 @@ async fn probes_and_metrics_can_be_served_apart_from_the_api() {
             &format!("server:\n  ops_listen_address: 127.0.0.1:{ops_port}\n"),
         ),
     );
-    let api_port = free_port();
-    let log = dir.path().join("server.log");
-    let child = std::process::Command::new(BIN)
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{api_port}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let server = ServerProcess {
-        child,
-        base: format!("http://127.0.0.1:{api_port}"),
-        log,
-    };
+    let server = ServerProcess::spawn(&cfg, dir.path());
     let ops = format!("http://127.0.0.1:{ops_port}");
     let status =
         |url: String| async move { reqwest::get(url).await.map(|r| r.status().as_u16()).ok() };
@@ -441,9 +428,8 @@ async fn probes_and_metrics_can_be_served_apart_from_the_api() {
 
     // Draining: a login whose body is still coming keeps the API busy after SIGTERM; the ops
     // listener, still up, says 503 so that a load balancer probing it stops sending traffic.
-    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", api_port))
-        .await
-        .unwrap();
+    let api = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(api).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(
         &mut slow,
         b"POST /auth/jwt/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"to",
