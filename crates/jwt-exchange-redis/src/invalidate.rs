@@ -168,19 +168,13 @@ impl RedisInvalidator {
 impl Invalidator for RedisInvalidator {
     /// `PUBLISH <channel> <message>`, bounded by the command timeout.
     async fn publish(&self, invalidation: &Invalidation) -> Result<(), StoreError> {
-        let mut conn = self.publisher.clone();
-        let limit = self.config.command_timeout;
-        tokio::time::timeout(
-            limit,
-            redis::cmd("PUBLISH")
-                .arg(&self.config.channel)
-                .arg(invalidation.encode())
-                .query_async::<i64>(&mut conn),
+        publish(
+            self.publisher.clone(),
+            &self.config.channel,
+            &invalidation.encode(),
+            self.config.command_timeout,
         )
         .await
-        .map_err(|_| StoreError::unavailable(timed_out("publish", limit)))?
-        .map(drop)
-        .map_err(map_err)
     }
 
     /// Spawns the subscriber task: connect, `SUBSCRIBE`, report
@@ -198,6 +192,26 @@ impl Invalidator for RedisInvalidator {
         ));
         ListenGuard::abort_task(task.abort_handle())
     }
+}
+
+/// `PUBLISH <channel> <payload>` on `conn`, bounded by `limit`: revocations and heartbeats.
+async fn publish(
+    mut conn: ConnectionManager,
+    channel: &str,
+    payload: &str,
+    limit: Duration,
+) -> Result<(), StoreError> {
+    tokio::time::timeout(
+        limit,
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut conn),
+    )
+    .await
+    .map_err(|_| StoreError::unavailable(timed_out("publish", limit)))?
+    .map(drop)
+    .map_err(map_err)
 }
 
 /// The subscriber task; runs until aborted.
@@ -241,7 +255,7 @@ async fn subscribe(
 /// not come back within the interval.
 async fn pump(
     stream: &mut PubSubStream,
-    mut publisher: ConnectionManager,
+    publisher: ConnectionManager,
     config: &RedisInvalidatorConfig,
     listener: &InvalidationListener,
 ) {
@@ -267,15 +281,7 @@ async fn pump(
                 let Some(beat) = echo.tick() else {
                     return;
                 };
-                let sent = tokio::time::timeout(
-                    heartbeat,
-                    redis::cmd("PUBLISH")
-                        .arg(&config.channel)
-                        .arg(beat)
-                        .query_async::<i64>(&mut publisher),
-                )
-                .await;
-                if !matches!(sent, Ok(Ok(_))) {
+                if publish(publisher.clone(), &config.channel, &beat, heartbeat).await.is_err() {
                     return;
                 }
             }
