@@ -66,9 +66,9 @@ pub(crate) async fn run(a: Args) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Run(e.to_string()))?;
     tracing::info!(address = %local, store = ?loaded.file.session_store.kind, providers = server.exchange.verifier().issuers().count(), threads = server.threads, "jwt-exchange listening");
-    let ops = match (loaded.file.server.ops_listen_address, server.ops.take()) {
-        (Some(addr), Some(router)) => Some(serve_ops(addr, router).await?),
-        _ => None,
+    let ops = match server.ops.take() {
+        Some((addr, router)) => Some(serve_ops(addr, router).await?),
+        None => None,
     };
     let draining = Arc::clone(&server.draining);
     let signal = async move {
@@ -126,8 +126,8 @@ async fn serve_ops(
 pub(crate) struct Server {
     pub(crate) exchange: Exchange,
     pub(crate) app: Router,
-    /// The operational routes, when `server.ops_listen_address` serves them apart from `app`.
-    pub(crate) ops: Option<Router>,
+    /// `server.ops_listen_address` and the operational routes it serves apart from `app`.
+    pub(crate) ops: Option<(std::net::SocketAddr, Router)>,
     /// Set when shutdown begins (see [`Ops::draining`]).
     draining: Arc<std::sync::atomic::AtomicBool>,
     header_read_timeout: std::time::Duration,
@@ -188,10 +188,9 @@ impl Server {
                     crate::latency::record,
                 ))
         };
-        let (app, ops) = if server.ops_listen_address.is_some() {
-            (layered(auth.build()), Some(layered(ops)))
-        } else {
-            (layered(auth.build().merge(ops)), None)
+        let (app, ops) = match server.ops_listen_address {
+            Some(addr) => (layered(auth.build()), Some((addr, layered(ops)))),
+            None => (layered(auth.build().merge(ops)), None),
         };
         Ok(Server {
             app,
