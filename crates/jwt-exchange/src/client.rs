@@ -353,10 +353,11 @@ impl TokenFileRefresher {
                     let mut retry_in = backoff;
                     if let Some((_, ends)) = current {
                         let left = ends.saturating_duration_since(tokio::time::Instant::now());
-                        if let Some(before_end) = left.checked_sub(Duration::from_secs(1)) {
-                            if !before_end.is_zero() {
-                                retry_in = retry_in.min(before_end);
-                            }
+                        let before_end = left
+                            .checked_sub(Duration::from_secs(1))
+                            .filter(|d| !d.is_zero());
+                        if let Some(before_end) = before_end {
+                            retry_in = retry_in.min(before_end);
                         }
                     }
                     on_event(RefreshEvent::Failed {
